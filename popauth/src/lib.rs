@@ -1,0 +1,1 @@
+//! pop.auth database (later).

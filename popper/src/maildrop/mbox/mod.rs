@@ -1,0 +1,5 @@
+//! The mbox spool maildrop.
+
+pub mod envelope;
+pub mod scan;
+pub mod uid;

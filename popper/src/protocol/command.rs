@@ -1,0 +1,413 @@
+//! Tokenizing a command line and turning it into a [`Command`].
+//!
+//! COMPAT qpopper 2.53: tokens are separated by runs of C `isspace` bytes
+//! (space, tab, CR, LF, VT, FF); at most five tokens (`MAXPARMCOUNT`); the
+//! command word is matched case-insensitively; arguments keep their case;
+//! `PASS` takes the raw rest of the line so passwords may contain spaces.
+//!
+//! DEVIATION: numbers are strict decimal (no sign, no trailing junk); a
+//! non-number is not `atoi`'s silent 0 but is answered with the text the
+//! command uses for a bad number. See DECISIONS.md "Parsing".
+
+use super::secret::Secret;
+
+/// qpopper's `MAXPARMCOUNT`: the command word plus four arguments.
+pub const MAX_TOKENS: usize = 5;
+
+/// Longest command word or argument echoed back in a reply (3.x used `%.128s`).
+pub const MAX_ECHO: usize = 128;
+
+/// The command words popper knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `USER name`
+    User,
+    /// `PASS secret`
+    Pass,
+    /// `APOP name digest`
+    Apop,
+    /// `QUIT`
+    Quit,
+    /// `STAT`
+    Stat,
+    /// `LIST [msg]`
+    List,
+    /// `RETR msg`
+    Retr,
+    /// `DELE msg`
+    Dele,
+    /// `NOOP`
+    Noop,
+    /// `RSET`
+    Rset,
+    /// `TOP msg n`
+    Top,
+    /// `LAST`
+    Last,
+    /// `UIDL [msg]`
+    Uidl,
+    /// `CAPA` (RFC 2449)
+    Capa,
+}
+
+impl Verb {
+    fn from_word(word: &[u8]) -> Option<Verb> {
+        Some(match word {
+            b"user" => Verb::User,
+            b"pass" => Verb::Pass,
+            b"apop" => Verb::Apop,
+            b"quit" => Verb::Quit,
+            b"stat" => Verb::Stat,
+            b"list" => Verb::List,
+            b"retr" => Verb::Retr,
+            b"dele" => Verb::Dele,
+            b"noop" => Verb::Noop,
+            b"rset" => Verb::Rset,
+            b"top" => Verb::Top,
+            b"last" => Verb::Last,
+            b"uidl" => Verb::Uidl,
+            b"capa" => Verb::Capa,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case word, as 2.53 echoes it in argument-count errors.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verb::User => "user",
+            Verb::Pass => "pass",
+            Verb::Apop => "apop",
+            Verb::Quit => "quit",
+            Verb::Stat => "stat",
+            Verb::List => "list",
+            Verb::Retr => "retr",
+            Verb::Dele => "dele",
+            Verb::Noop => "noop",
+            Verb::Rset => "rset",
+            Verb::Top => "top",
+            Verb::Last => "last",
+            Verb::Uidl => "uidl",
+            Verb::Capa => "capa",
+        }
+    }
+
+    /// Allowed argument counts (qpopper.md §3.3), excluding the word itself.
+    fn arity(self) -> (usize, usize) {
+        match self {
+            Verb::User => (1, 1),
+            // COMPAT qpopper 2.53: `pass` takes 1..99 tokens; the raw rest is used.
+            Verb::Pass => (1, usize::MAX),
+            Verb::Apop => (2, 2),
+            Verb::List | Verb::Uidl => (0, 1),
+            Verb::Retr | Verb::Dele => (1, 1),
+            Verb::Top => (2, 2),
+            Verb::Quit | Verb::Stat | Verb::Noop | Verb::Rset | Verb::Last | Verb::Capa => (0, 0),
+        }
+    }
+}
+
+/// A message-number argument: the raw token (for echoing in errors) and its
+/// value when it is a strict decimal number that fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumArg<'a> {
+    /// The token as the client sent it.
+    pub raw: &'a [u8],
+    /// `Some(n)` for a decimal number without sign that fits in a u64.
+    pub value: Option<u64>,
+}
+
+impl<'a> NumArg<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        NumArg {
+            raw,
+            value: parse_decimal(raw),
+        }
+    }
+}
+
+/// Strict decimal: one or more ASCII digits and nothing else; `None` when
+/// empty, signed, junk-suffixed or too large for u64.
+pub fn parse_decimal(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in raw {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// A command with its arguments, borrowed from the input line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `USER name`
+    User(&'a [u8]),
+    /// `PASS secret`; the secret is the raw rest of the line.
+    Pass(Secret),
+    /// `APOP name digest`
+    Apop {
+        /// The user name.
+        name: &'a [u8],
+        /// The client's hex digest, as sent.
+        digest: &'a [u8],
+    },
+    /// `QUIT`
+    Quit,
+    /// `STAT`
+    Stat,
+    /// `LIST [msg]`
+    List(Option<NumArg<'a>>),
+    /// `RETR msg`
+    Retr(NumArg<'a>),
+    /// `DELE msg`
+    Dele(NumArg<'a>),
+    /// `NOOP`
+    Noop,
+    /// `RSET`
+    Rset,
+    /// `TOP msg lines`
+    Top(NumArg<'a>, NumArg<'a>),
+    /// `LAST`
+    Last,
+    /// `UIDL [msg]`
+    Uidl(Option<NumArg<'a>>),
+    /// `CAPA`
+    Capa,
+}
+
+/// Why a line is not a command. Each maps to one `-ERR` text in `reply.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// More than [`MAX_TOKENS`] tokens.
+    TooManyTokens,
+    /// Unknown word, or a known one in a state that does not take it.
+    /// Holds the lower-cased word.
+    Unknown(Vec<u8>),
+    /// Fewer arguments than the command takes.
+    TooFew(Verb),
+    /// More arguments than the command takes.
+    TooMany(Verb),
+}
+
+/// A tokenized line: the lower-cased command word and its arguments.
+#[derive(Debug)]
+pub struct Tokens<'a> {
+    word: Vec<u8>,
+    args: [&'a [u8]; MAX_TOKENS - 1],
+    nargs: usize,
+    /// For PASS: everything after the single byte that ended the word.
+    rest: &'a [u8],
+}
+
+impl<'a> Tokens<'a> {
+    /// Splits a line (without its line end). `Ok(None)` for a blank line,
+    /// which gets no reply at all (COMPAT qpopper 2.53).
+    pub fn split(line: &'a [u8]) -> Result<Option<Tokens<'a>>, ParseError> {
+        let mut toks = line.split(|b| is_c_space(*b)).filter(|t| !t.is_empty());
+        let Some(first) = toks.next() else {
+            return Ok(None);
+        };
+        let word = first.to_ascii_lowercase();
+        let mut args: [&'a [u8]; MAX_TOKENS - 1] = [b""; MAX_TOKENS - 1];
+        let mut nargs = 0;
+        for t in toks {
+            if nargs == MAX_TOKENS - 1 {
+                // DEVIATION: 2.53 refused a password with five or more spaces
+                // ("Too many arguments supplied."); PASS uses the raw rest of
+                // the line anyway, so its token count does not matter.
+                if word == b"pass" {
+                    break;
+                }
+                return Err(ParseError::TooManyTokens);
+            }
+            args[nargs] = t;
+            nargs += 1;
+        }
+        // The word starts at the first non-space byte; `rest` begins one byte
+        // after its end (the single delimiter), like qpopper's PASS special case.
+        let word_start = line.iter().position(|b| !is_c_space(*b)).unwrap_or(0);
+        let word_end = word_start + first.len();
+        let rest = line.get(word_end + 1..).unwrap_or(b"");
+        let rest = trim_end_crlf(rest);
+        Ok(Some(Tokens {
+            word,
+            args,
+            nargs,
+            rest,
+        }))
+    }
+
+    /// The lower-cased command word.
+    pub fn word(&self) -> &[u8] {
+        &self.word
+    }
+
+    /// The verb, if the word is one popper knows.
+    pub fn verb(&self) -> Option<Verb> {
+        Verb::from_word(&self.word)
+    }
+
+    /// Builds the command for `verb` (which the caller has checked is allowed
+    /// in the current state), checking its argument count.
+    pub fn command(&self, verb: Verb) -> Result<Command<'a>, ParseError> {
+        let (min, max) = verb.arity();
+        if self.nargs < min {
+            return Err(ParseError::TooFew(verb));
+        }
+        if self.nargs > max {
+            return Err(ParseError::TooMany(verb));
+        }
+        let a = &self.args;
+        let opt = |n: usize| {
+            if n == 1 {
+                Some(NumArg::new(a[0]))
+            } else {
+                None
+            }
+        };
+        Ok(match verb {
+            Verb::User => Command::User(a[0]),
+            Verb::Pass => Command::Pass(Secret::new(self.rest.to_vec())),
+            Verb::Apop => Command::Apop {
+                name: a[0],
+                digest: a[1],
+            },
+            Verb::Quit => Command::Quit,
+            Verb::Stat => Command::Stat,
+            Verb::List => Command::List(opt(self.nargs)),
+            Verb::Retr => Command::Retr(NumArg::new(a[0])),
+            Verb::Dele => Command::Dele(NumArg::new(a[0])),
+            Verb::Noop => Command::Noop,
+            Verb::Rset => Command::Rset,
+            Verb::Top => Command::Top(NumArg::new(a[0]), NumArg::new(a[1])),
+            Verb::Last => Command::Last,
+            Verb::Uidl => Command::Uidl(opt(self.nargs)),
+            Verb::Capa => Command::Capa,
+        })
+    }
+}
+
+/// C `isspace` in the "C" locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn trim_end_crlf(mut s: &[u8]) -> &[u8] {
+    while let Some((&last, rest)) = s.split_last() {
+        if last == b'\r' || last == b'\n' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(line: &[u8]) -> Tokens<'_> {
+        Tokens::split(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn blank_lines_have_no_tokens() {
+        for l in [&b""[..], b" ", b"\t \r", b"\x0b\x0c"] {
+            assert!(Tokens::split(l).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn word_is_lower_cased_and_args_keep_case() {
+        let t = toks(b"uSeR Alice");
+        assert_eq!(t.word(), b"user");
+        assert_eq!(t.command(Verb::User).unwrap(), Command::User(b"Alice"));
+    }
+
+    #[test]
+    fn at_most_five_tokens() {
+        assert!(Tokens::split(b"a b c d e").unwrap().is_some());
+        assert_eq!(
+            Tokens::split(b"a b c d e f").unwrap_err(),
+            ParseError::TooManyTokens
+        );
+    }
+
+    #[test]
+    fn arity() {
+        assert_eq!(
+            toks(b"USER").command(Verb::User).unwrap_err(),
+            ParseError::TooFew(Verb::User)
+        );
+        assert_eq!(
+            toks(b"USER a b").command(Verb::User).unwrap_err(),
+            ParseError::TooMany(Verb::User)
+        );
+        assert_eq!(
+            toks(b"STAT 1").command(Verb::Stat).unwrap_err(),
+            ParseError::TooMany(Verb::Stat)
+        );
+        assert_eq!(
+            toks(b"TOP 1").command(Verb::Top).unwrap_err(),
+            ParseError::TooFew(Verb::Top)
+        );
+        assert!(toks(b"LIST").command(Verb::List).is_ok());
+        assert!(toks(b"LIST 1").command(Verb::List).is_ok());
+        assert_eq!(
+            toks(b"LIST 1 2").command(Verb::List).unwrap_err(),
+            ParseError::TooMany(Verb::List)
+        );
+    }
+
+    #[test]
+    fn pass_keeps_the_raw_rest() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"PASS  my pass ", b" my pass "),
+            (b"PASS secret", b"secret"),
+            (b"pass a b c d e f g", b"a b c d e f g"),
+            (b"PASS x\r", b"x"),
+            (b"  PASS\tsp ace", b"sp ace"),
+        ];
+        for (line, want) in cases {
+            match toks(line).command(Verb::Pass).unwrap() {
+                Command::Pass(s) => assert_eq!(s.expose(), *want),
+                c => panic!("{c:?}"),
+            }
+        }
+        assert_eq!(
+            toks(b"PASS").command(Verb::Pass).unwrap_err(),
+            ParseError::TooFew(Verb::Pass)
+        );
+    }
+
+    #[test]
+    fn numbers_are_strict() {
+        assert_eq!(parse_decimal(b"1"), Some(1));
+        assert_eq!(parse_decimal(b"007"), Some(7));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"1x",
+            b"abc",
+            b"99999999999999999999",
+            b"1.0",
+            b"\xff",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nul_and_eight_bit_bytes_are_ordinary() {
+        let t = toks(b"USER a\0\xffb");
+        assert_eq!(t.command(Verb::User).unwrap(), Command::User(b"a\0\xffb"));
+        assert_eq!(toks(b"\xffWORD").word(), b"\xffword");
+    }
+}

@@ -1,0 +1,246 @@
+//! The session's view of a maildrop: one entry per message, fixed at login.
+//!
+//! Every maildrop (mbox now, Maildir later, `MemDrop` in tests) describes its
+//! messages as [`MsgMeta`] and the core builds the [`Index`] from them, so
+//! UID validation, UID uniqueness and size arithmetic live in one place.
+//!
+//! Message numbers: the wire uses 1-based [`MsgNum`]s, storage uses 0-based
+//! [`MsgIdx`]es. They are different types, converted only by
+//! [`Index::lookup`], so an off-by-one cannot type-check.
+
+use std::collections::HashSet;
+
+/// RFC 1939 §7: a unique-id is 1 to 70 characters in the range 0x21–0x7E.
+pub const MAX_UID_LEN: usize = 70;
+
+/// A message's unique id, valid per RFC 1939 by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Uid(Vec<u8>);
+
+impl Uid {
+    /// `Some` when `bytes` is 1–70 bytes of 0x21–0x7E.
+    pub fn new(bytes: &[u8]) -> Option<Uid> {
+        let ok = !bytes.is_empty()
+            && bytes.len() <= MAX_UID_LEN
+            && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+        ok.then(|| Uid(bytes.to_vec()))
+    }
+
+    /// The lower-case hex of a digest: always a valid UID for digests of
+    /// 1–35 bytes (MD5's 16 give qpopper's 32 hex digits).
+    pub fn from_digest(digest: &[u8]) -> Uid {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut v = Vec::with_capacity(digest.len() * 2);
+        for b in digest.iter().take(MAX_UID_LEN / 2) {
+            v.push(HEX[usize::from(b >> 4)]);
+            v.push(HEX[usize::from(b & 15)]);
+        }
+        if v.is_empty() {
+            v.push(b'0');
+        }
+        Uid(v)
+    }
+
+    /// The UID's bytes (always printable ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true: a `Uid` has at least one byte. (For clippy's sake.)
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a maildrop reports about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgMeta {
+    /// Bytes RETR sends for this message (CRLF line ends, before
+    /// dot-stuffing) **without** the `X-UIDL:` line popper inserts.
+    pub size_without_uidl: u64,
+    /// The UID the maildrop found or derived (`X-UIDL:` header or 2.53 MD5).
+    pub uid: Uid,
+    /// True when the message was already read when the session began
+    /// (an mbox `Status:` header containing `R`).
+    pub seen: bool,
+}
+
+/// A 1-based message number as it appears on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MsgNum(pub u32);
+
+/// A 0-based position in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MsgIdx(pub usize);
+
+impl MsgIdx {
+    /// The wire number of this index entry.
+    pub fn num(self) -> MsgNum {
+        // An index never holds more than u32::MAX messages (checked in Index::new).
+        MsgNum(u32::try_from(self.0 + 1).unwrap_or(u32::MAX))
+    }
+}
+
+/// One message as the session sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Exact size in octets: what RETR sends, before dot-stuffing.
+    pub size: u64,
+    /// The unique id, unique within this index.
+    pub uid: Uid,
+    /// Read before this session began.
+    pub seen: bool,
+}
+
+/// The fixed list of messages of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    entries: Vec<Entry>,
+    total: u64,
+}
+
+/// Bytes of the `X-UIDL: ` prefix and CRLF around an inserted UID.
+pub const UIDL_LINE_OVERHEAD: u64 = 10;
+
+impl Index {
+    /// Builds the index, making UIDs unique: a UID seen earlier in the list
+    /// gets the smallest suffix `-2`, `-3`, … that makes it unique (the base
+    /// shortened if needed to stay within 70 bytes). This is deterministic,
+    /// so the same mailbox gives the same UIDs in every session.
+    pub fn new(metas: Vec<MsgMeta>) -> Index {
+        let mut seen: HashSet<Uid> = HashSet::with_capacity(metas.len());
+        let mut entries = Vec::with_capacity(metas.len().min(u32::MAX as usize));
+        let mut total = 0u64;
+        for m in metas.into_iter().take(u32::MAX as usize) {
+            let uid = if seen.contains(&m.uid) {
+                unique_variant(&m.uid, &seen)
+            } else {
+                m.uid
+            };
+            seen.insert(uid.clone());
+            let size = m
+                .size_without_uidl
+                .saturating_add(UIDL_LINE_OVERHEAD + uid.len() as u64);
+            total = total.saturating_add(size);
+            entries.push(Entry {
+                size,
+                uid,
+                seen: m.seen,
+            });
+        }
+        Index { entries, total }
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True for an empty maildrop.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sum of all sizes.
+    pub fn total_size(&self) -> u64 {
+        self.total
+    }
+
+    /// The entry at `idx`.
+    pub fn get(&self, idx: MsgIdx) -> Option<&Entry> {
+        self.entries.get(idx.0)
+    }
+
+    /// All entries in order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The index for a wire number, if that message exists.
+    pub fn lookup(&self, num: u64) -> Option<MsgIdx> {
+        let i = usize::try_from(num).ok()?.checked_sub(1)?;
+        (i < self.entries.len()).then_some(MsgIdx(i))
+    }
+}
+
+fn unique_variant(base: &Uid, taken: &HashSet<Uid>) -> Uid {
+    for n in 2u64.. {
+        let suffix = format!("-{n}");
+        let keep = base.len().min(MAX_UID_LEN - suffix.len());
+        let mut v = base.as_bytes()[..keep].to_vec();
+        v.extend_from_slice(suffix.as_bytes());
+        // Both parts are printable ASCII and the length is at most 70.
+        if let Some(uid) = Uid::new(&v)
+            && !taken.contains(&uid)
+        {
+            return uid;
+        }
+    }
+    // Unreachable: there are fewer UIDs than suffixes.
+    base.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: &str, size: u64) -> MsgMeta {
+        MsgMeta {
+            size_without_uidl: size,
+            uid: Uid::new(uid.as_bytes()).unwrap(),
+            seen: false,
+        }
+    }
+
+    #[test]
+    fn uid_validity() {
+        assert!(Uid::new(b"").is_none());
+        assert!(Uid::new(b"a b").is_none());
+        assert!(Uid::new(b"a\x7f").is_none());
+        assert!(Uid::new(&[b'a'; 71]).is_none());
+        assert!(Uid::new(&[b'a'; 70]).is_some());
+        assert!(Uid::new(b"%s%n").is_some());
+    }
+
+    #[test]
+    fn sizes_include_the_inserted_uidl_line() {
+        let ix = Index::new(vec![meta("77ffa6bafb637ac9774fa2615b3b449b", 106)]);
+        // qpopper.md §15.6: 106 counted octets + 42 for the X-UIDL line.
+        assert_eq!(ix.get(MsgIdx(0)).unwrap().size, 148);
+        assert_eq!(ix.total_size(), 148);
+    }
+
+    #[test]
+    fn duplicate_uids_get_deterministic_suffixes() {
+        let ix = Index::new(vec![
+            meta("abc", 1),
+            meta("abc", 1),
+            meta("abc-2", 1),
+            meta("abc", 1),
+        ]);
+        let uids: Vec<&[u8]> = ix.entries().iter().map(|e| e.uid.as_bytes()).collect();
+        assert_eq!(uids, vec![&b"abc"[..], b"abc-2", b"abc-2-2", b"abc-3"]);
+        let long = "x".repeat(70);
+        let ix = Index::new(vec![meta(&long, 1), meta(&long, 1)]);
+        let second = &ix.entries()[1].uid;
+        assert_eq!(second.len(), 70);
+        assert!(second.as_bytes().ends_with(b"-2"));
+        assert_eq!(ix.entries()[1].size, 1 + 10 + 70);
+    }
+
+    #[test]
+    fn lookup_is_one_based_and_bounded() {
+        let ix = Index::new(vec![meta("a", 1), meta("b", 1)]);
+        assert_eq!(ix.lookup(0), None);
+        assert_eq!(ix.lookup(1), Some(MsgIdx(0)));
+        assert_eq!(ix.lookup(2), Some(MsgIdx(1)));
+        assert_eq!(ix.lookup(3), None);
+        assert_eq!(ix.lookup(u64::MAX), None);
+        assert_eq!(MsgIdx(1).num(), MsgNum(2));
+    }
+}

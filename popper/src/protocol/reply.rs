@@ -1,0 +1,602 @@
+//! Every byte popper sends that is not message content is made here.
+//!
+//! One function per reply shape, so the wire texts (qpopper 2.53's, with the
+//! RFC 2449/3206 response codes 4.x added) can be read, reviewed and tested
+//! in one place. Replies always have a space after `+OK`/`-ERR` (RFC 1957
+//! notes clients that depend on it) and end in CRLF. Anything echoed from
+//! the client or from mail is bounded and made printable first, so no reply
+//! can be split into two lines or grow without bound.
+
+use super::command::{MAX_ECHO, Verb};
+use super::error::{AuthError, MaildropError};
+use super::greeting::Greeting;
+use super::index::{Index, MsgIdx, MsgNum};
+use super::session::Marks;
+
+/// A positive single-line reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OkReply<'a> {
+    /// `USER` accepted.
+    PasswordRequired(&'a [u8]),
+    /// Logged in: user, message count, total octets, and whether by APOP
+    /// (2.53 words the two differently).
+    LoggedIn {
+        /// The user name.
+        user: &'a [u8],
+        /// Messages in the maildrop.
+        count: usize,
+        /// Their total size.
+        octets: u64,
+        /// APOP login (2.53's literal `message(s)`).
+        apop: bool,
+    },
+    /// `STAT`
+    Stat {
+        /// Messages not deleted.
+        count: usize,
+        /// Their size.
+        octets: u64,
+    },
+    /// `LIST n`
+    Scan(MsgNum, u64),
+    /// `RETR`/`TOP` head line.
+    Octets(u64),
+    /// `DELE n`
+    Deleted(MsgNum),
+    /// `NOOP`
+    Noop,
+    /// `RSET`
+    Rset {
+        /// All messages.
+        count: usize,
+        /// Their size.
+        octets: u64,
+    },
+    /// `LAST`
+    Last(u32),
+    /// `UIDL n`
+    Uid(MsgNum, &'a [u8]),
+}
+
+/// A negative reply. Each variant is one exact text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrReply {
+    /// Unknown word, or a word not allowed in this state.
+    UnknownCommand(Vec<u8>),
+    /// Too few arguments for a command.
+    TooFew(Verb),
+    /// Too many arguments for a command.
+    TooMany(Verb),
+    /// More than five tokens on the line.
+    TooManyTokens,
+    /// The line was longer than 1023 bytes.
+    LineTooLong,
+    /// A `USER`/`APOP` name no account can have.
+    BadUserName,
+    /// No message with that number (the raw token is echoed).
+    NoSuchMessage(Vec<u8>),
+    /// RETR/TOP/LIST of a deleted message.
+    MessageDeleted(MsgNum),
+    /// DELE of a deleted message.
+    AlreadyDeleted(MsgNum),
+    /// `TOP n x` with a line count that is not a number.
+    BadLineCount(Vec<u8>),
+    /// `UIDL x`: not a number in 1..=count.
+    UidlNotNumber(usize),
+    /// `UIDL n` with n > count.
+    UidlOutOfRange(usize),
+    /// `UIDL n` of a deleted message.
+    UidlDeleted(MsgNum),
+    /// Authentication failed.
+    Auth(AuthError, Vec<u8>),
+    /// The maildrop failed.
+    Maildrop(MaildropError),
+    /// Idle too long.
+    Timeout,
+    /// The client closed its side.
+    Eof,
+    /// SIGHUP/SIGTERM or a broken pipe.
+    Hangup,
+    /// The update run at the end of an aborted session failed.
+    AbortUpdateFailed,
+}
+
+/// Any reply, single- or multi-line.
+#[derive(Debug, Clone)]
+pub enum Reply<'a> {
+    /// The greeting banner.
+    Greeting(&'a Greeting),
+    /// `+OK Pop server at HOST signing off.`
+    SignOff(&'a str),
+    /// `+OK ...`
+    Ok(OkReply<'a>),
+    /// `-ERR ...`
+    Err(ErrReply),
+    /// `LIST` without argument.
+    List(&'a Index, &'a Marks),
+    /// `UIDL` without argument.
+    Uidl(&'a Index, &'a Marks),
+    /// `CAPA`: its capability lines.
+    Capa(&'a [String]),
+}
+
+impl Reply<'_> {
+    /// Appends the reply, with its CRLFs (and terminator for multi-line
+    /// replies), to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Greeting(g) => g.write_to(out),
+            Reply::SignOff(host) => line(
+                out,
+                "+OK ",
+                &[b"Pop server at ", host.as_bytes(), b" signing off."],
+            ),
+            Reply::Ok(r) => write_ok(r, out),
+            Reply::Err(e) => write_err(e, out),
+            Reply::List(index, marks) => {
+                let (count, octets) = marks.visible_totals(index);
+                push_fmt(
+                    out,
+                    format_args!("+OK {count} messages ({octets} octets)\r\n"),
+                );
+                for (i, e) in index.entries().iter().enumerate() {
+                    if !marks.is_deleted(MsgIdx(i)) {
+                        push_fmt(out, format_args!("{} {}\r\n", i + 1, e.size));
+                    }
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Reply::Uidl(index, marks) => {
+                out.extend_from_slice(b"+OK uidl command accepted.\r\n");
+                for (i, e) in index.entries().iter().enumerate() {
+                    if !marks.is_deleted(MsgIdx(i)) {
+                        push_fmt(out, format_args!("{} ", i + 1));
+                        out.extend_from_slice(e.uid.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            Reply::Capa(lines) => {
+                out.extend_from_slice(b"+OK Capability list follows\r\n");
+                for l in lines.iter() {
+                    out.extend_from_slice(l.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+        }
+    }
+
+    /// True for `-ERR` replies (the driver logs those).
+    pub fn is_err(&self) -> bool {
+        matches!(self, Reply::Err(_))
+    }
+
+    /// The reply as bytes (for tests and logs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        v
+    }
+}
+
+fn write_ok(r: &OkReply<'_>, out: &mut Vec<u8>) {
+    match *r {
+        OkReply::PasswordRequired(name) => {
+            line(out, "+OK ", &[b"Password required for ", &echo(name), b"."])
+        }
+        OkReply::LoggedIn {
+            user,
+            count,
+            octets,
+            apop,
+        } => {
+            let plural = match (apop, count) {
+                (true, _) => "(s)",
+                (false, 1) => "",
+                (false, _) => "s",
+            };
+            out.extend_from_slice(b"+OK ");
+            out.extend_from_slice(&echo(user));
+            push_fmt(
+                out,
+                format_args!(" has {count} message{plural} ({octets} octets).\r\n"),
+            );
+        }
+        OkReply::Stat { count, octets } => push_fmt(out, format_args!("+OK {count} {octets}\r\n")),
+        OkReply::Scan(n, size) => push_fmt(out, format_args!("+OK {} {size}\r\n", n.0)),
+        OkReply::Octets(size) => push_fmt(out, format_args!("+OK {size} octets\r\n")),
+        OkReply::Deleted(n) => push_fmt(
+            out,
+            format_args!("+OK Message {} has been deleted.\r\n", n.0),
+        ),
+        // COMPAT qpopper 2.53: NOOP has no text, but the space stays.
+        OkReply::Noop => out.extend_from_slice(b"+OK \r\n"),
+        OkReply::Rset { count, octets } => push_fmt(
+            out,
+            format_args!("+OK Maildrop has {count} messages ({octets} octets)\r\n"),
+        ),
+        OkReply::Last(n) => push_fmt(out, format_args!("+OK {n} is the last read message.\r\n")),
+        OkReply::Uid(n, uid) => {
+            // 2.53 passed this line through printf as a format (a UID with `%`
+            // in it was interpreted); we print it literally.
+            push_fmt(out, format_args!("+OK {} ", n.0));
+            out.extend_from_slice(uid);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
+    let mut t = Vec::with_capacity(80);
+    match e {
+        ErrReply::UnknownCommand(w) => {
+            t.extend_from_slice(b"Unknown command: \"");
+            t.extend_from_slice(&echo(w));
+            t.extend_from_slice(b"\".");
+        }
+        ErrReply::TooFew(v) => push_fmt(
+            &mut t,
+            format_args!("Too few arguments for the {} command.", v.word()),
+        ),
+        ErrReply::TooMany(v) => push_fmt(
+            &mut t,
+            format_args!("Too many arguments for the {} command.", v.word()),
+        ),
+        ErrReply::TooManyTokens => t.extend_from_slice(b"Too many arguments supplied."),
+        ErrReply::LineTooLong => {
+            t.extend_from_slice(b"Command line too long; at most 1023 bytes are allowed.")
+        }
+        ErrReply::BadUserName => t.extend_from_slice(b"[AUTH] Invalid user name."),
+        ErrReply::NoSuchMessage(raw) => {
+            t.extend_from_slice(b"Message ");
+            t.extend_from_slice(&echo(raw));
+            t.extend_from_slice(b" does not exist.");
+        }
+        ErrReply::MessageDeleted(n) => {
+            push_fmt(&mut t, format_args!("Message {} has been deleted.", n.0))
+        }
+        ErrReply::AlreadyDeleted(n) => push_fmt(
+            &mut t,
+            format_args!("Message {} has already been deleted.", n.0),
+        ),
+        ErrReply::BadLineCount(raw) => {
+            t.extend_from_slice(b"Number of lines must be a non-negative number, not \"");
+            t.extend_from_slice(&echo(raw));
+            t.extend_from_slice(b"\".");
+        }
+        ErrReply::UidlNotNumber(count) => push_fmt(
+            &mut t,
+            format_args!("Parameter must be a number (range 1 to {count})"),
+        ),
+        ErrReply::UidlOutOfRange(count) => push_fmt(
+            &mut t,
+            format_args!("Message out of range.  {count} messages in mail drop."),
+        ),
+        ErrReply::UidlDeleted(n) => push_fmt(
+            &mut t,
+            format_args!("Message {} has been marked for deletion.", n.0),
+        ),
+        ErrReply::Auth(a, user) => auth_text(a, user, &mut t),
+        ErrReply::Maildrop(m) => maildrop_text(m, &mut t),
+        ErrReply::Timeout => t.extend_from_slice(b"POP timeout"),
+        ErrReply::Eof => t.extend_from_slice(b"POP EOF received"),
+        ErrReply::Hangup => t.extend_from_slice(b"POP hangup"),
+        ErrReply::AbortUpdateFailed => t.extend_from_slice(b"POP mailbox update failed!"),
+    }
+    line(out, "-ERR ", &[&t]);
+}
+
+fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
+    let user = echo(user);
+    match a {
+        AuthError::BadPassword | AuthError::System(_) => {
+            t.extend_from_slice(b"[AUTH] Password supplied for \"");
+            t.extend_from_slice(&user);
+            t.extend_from_slice(b"\" is incorrect.");
+        }
+        AuthError::AccountExpired | AuthError::PasswordExpired => {
+            let what: &[u8] = if *a == AuthError::AccountExpired {
+                b"account"
+            } else {
+                b"password"
+            };
+            t.extend_from_slice(b"[AUTH] \"");
+            t.extend_from_slice(&user);
+            t.extend_from_slice(b"\": ");
+            t.extend_from_slice(what);
+            t.extend_from_slice(b" expired.");
+        }
+        AuthError::UidBlocked(n) => push_fmt(
+            t,
+            format_args!("[AUTH] Access is blocked for UIDs below {n}"),
+        ),
+        AuthError::MustUseApop => {
+            t.extend_from_slice(b"[AUTH] You must use APOP to connect to this server")
+        }
+        AuthError::ApopOnly => t.extend_from_slice(
+            b"[AUTH] You must use APOP authentication to connect to this server",
+        ),
+    }
+}
+
+fn maildrop_text(m: &MaildropError, t: &mut Vec<u8>) {
+    let s = match m {
+        MaildropError::LockBusy { path, errno } => {
+            format!("[IN-USE] {path} lock busy!  Is another session active? ({errno})")
+        }
+        MaildropError::LockTimeout { what } => {
+            format!("[IN-USE] Timed out waiting for the {what}; try again later.")
+        }
+        MaildropError::TempNotOwned { user } => {
+            format!("[SYS/PERM] Temporary drop file not owned by {user}.")
+        }
+        MaildropError::TempAccessible { path } => {
+            format!(
+                "[SYS/PERM] Your temporary file {path} is accessable by others.  This must be fixed"
+            )
+        }
+        MaildropError::TempLinks => {
+            "[SYS/PERM] Your temporary file appears to have more than one link.".to_string()
+        }
+        MaildropError::TempNotRegular { path } => {
+            format!("[SYS/PERM] Your temporary drop file {path} is not type 'regular file'")
+        }
+        MaildropError::TempOpen { .. } => {
+            "[SYS/TEMP] System error, can't open temporary file, do you own it?".to_string()
+        }
+        MaildropError::BadEnvelope { .. } => {
+            "[SYS/PERM] Unable to process From lines (envelopes), change recognition modes."
+                .to_string()
+        }
+        MaildropError::UnsafeSpool { path, why } => {
+            format!("[SYS/PERM] Mail spool {path} refused: {why}.")
+        }
+        MaildropError::Changed { path } => {
+            format!(
+                "[SYS/TEMP] {path} was changed by another program during this session; no changes made."
+            )
+        }
+        MaildropError::NoSpace { path } => {
+            format!(
+                "[SYS/TEMP] Disk full or quota exceeded updating {path}; mailbox left unchanged."
+            )
+        }
+        MaildropError::Io { op, path, errno } => {
+            format!("[SYS/TEMP] Error {op} {path} ({errno}); mailbox left unchanged.")
+        }
+    };
+    t.extend_from_slice(&echo_long(s.as_bytes(), 400));
+}
+
+/// Bounds and sanitizes bytes echoed from the client or from files: at most
+/// [`MAX_ECHO`] bytes, anything but printable ASCII shown as `?`.
+pub fn echo(raw: &[u8]) -> Vec<u8> {
+    echo_long(raw, MAX_ECHO)
+}
+
+fn echo_long(raw: &[u8], max: usize) -> Vec<u8> {
+    raw.iter()
+        .take(max)
+        .map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'?' })
+        .collect()
+}
+
+fn line(out: &mut Vec<u8>, status: &str, parts: &[&[u8]]) {
+    out.extend_from_slice(status.as_bytes());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = out.write_fmt(args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(r: OkReply<'_>) -> String {
+        String::from_utf8(Reply::Ok(r).to_bytes()).unwrap()
+    }
+    fn err(e: ErrReply) -> String {
+        String::from_utf8(Reply::Err(e).to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn positive_texts() {
+        assert_eq!(
+            ok(OkReply::PasswordRequired(b"alice")),
+            "+OK Password required for alice.\r\n"
+        );
+        let li = |count, apop| OkReply::LoggedIn {
+            user: b"alice",
+            count,
+            octets: 148,
+            apop,
+        };
+        assert_eq!(
+            ok(li(1, false)),
+            "+OK alice has 1 message (148 octets).\r\n"
+        );
+        assert_eq!(
+            ok(li(0, false)),
+            "+OK alice has 0 messages (148 octets).\r\n"
+        );
+        assert_eq!(
+            ok(li(2, false)),
+            "+OK alice has 2 messages (148 octets).\r\n"
+        );
+        assert_eq!(
+            ok(li(1, true)),
+            "+OK alice has 1 message(s) (148 octets).\r\n"
+        );
+        assert_eq!(
+            ok(OkReply::Stat {
+                count: 1,
+                octets: 148
+            }),
+            "+OK 1 148\r\n"
+        );
+        assert_eq!(ok(OkReply::Scan(MsgNum(1), 148)), "+OK 1 148\r\n");
+        assert_eq!(ok(OkReply::Octets(148)), "+OK 148 octets\r\n");
+        assert_eq!(
+            ok(OkReply::Deleted(MsgNum(1))),
+            "+OK Message 1 has been deleted.\r\n"
+        );
+        assert_eq!(ok(OkReply::Noop), "+OK \r\n");
+        assert_eq!(
+            ok(OkReply::Rset {
+                count: 1,
+                octets: 148
+            }),
+            "+OK Maildrop has 1 messages (148 octets)\r\n"
+        );
+        assert_eq!(ok(OkReply::Last(0)), "+OK 0 is the last read message.\r\n");
+        assert_eq!(ok(OkReply::Uid(MsgNum(1), b"%s%n")), "+OK 1 %s%n\r\n");
+        assert_eq!(
+            String::from_utf8(Reply::SignOff("h.example").to_bytes()).unwrap(),
+            "+OK Pop server at h.example signing off.\r\n"
+        );
+    }
+
+    #[test]
+    fn negative_texts() {
+        assert_eq!(
+            err(ErrReply::UnknownCommand(b"foo".to_vec())),
+            "-ERR Unknown command: \"foo\".\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::TooFew(Verb::User)),
+            "-ERR Too few arguments for the user command.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::TooMany(Verb::Stat)),
+            "-ERR Too many arguments for the stat command.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::TooManyTokens),
+            "-ERR Too many arguments supplied.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::NoSuchMessage(b"2".to_vec())),
+            "-ERR Message 2 does not exist.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::MessageDeleted(MsgNum(1))),
+            "-ERR Message 1 has been deleted.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::AlreadyDeleted(MsgNum(1))),
+            "-ERR Message 1 has already been deleted.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::UidlNotNumber(1)),
+            "-ERR Parameter must be a number (range 1 to 1)\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::UidlOutOfRange(1)),
+            "-ERR Message out of range.  1 messages in mail drop.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::UidlDeleted(MsgNum(3))),
+            "-ERR Message 3 has been marked for deletion.\r\n"
+        );
+        assert_eq!(err(ErrReply::Timeout), "-ERR POP timeout\r\n");
+        assert_eq!(err(ErrReply::Eof), "-ERR POP EOF received\r\n");
+        assert_eq!(err(ErrReply::Hangup), "-ERR POP hangup\r\n");
+        assert_eq!(
+            err(ErrReply::AbortUpdateFailed),
+            "-ERR POP mailbox update failed!\r\n"
+        );
+    }
+
+    #[test]
+    fn auth_texts() {
+        let a = |e: AuthError| err(ErrReply::Auth(e, b"nosuch".to_vec()));
+        assert_eq!(
+            a(AuthError::BadPassword),
+            "-ERR [AUTH] Password supplied for \"nosuch\" is incorrect.\r\n"
+        );
+        assert_eq!(
+            a(AuthError::System("x".into())),
+            "-ERR [AUTH] Password supplied for \"nosuch\" is incorrect.\r\n"
+        );
+        assert_eq!(
+            a(AuthError::AccountExpired),
+            "-ERR [AUTH] \"nosuch\": account expired.\r\n"
+        );
+        assert_eq!(
+            a(AuthError::PasswordExpired),
+            "-ERR [AUTH] \"nosuch\": password expired.\r\n"
+        );
+        assert_eq!(
+            a(AuthError::UidBlocked(10)),
+            "-ERR [AUTH] Access is blocked for UIDs below 10\r\n"
+        );
+        assert_eq!(
+            a(AuthError::MustUseApop),
+            "-ERR [AUTH] You must use APOP to connect to this server\r\n"
+        );
+        assert_eq!(
+            a(AuthError::ApopOnly),
+            "-ERR [AUTH] You must use APOP authentication to connect to this server\r\n"
+        );
+    }
+
+    #[test]
+    fn maildrop_texts() {
+        let m = |e: MaildropError| err(ErrReply::Maildrop(e));
+        assert_eq!(
+            m(MaildropError::LockBusy {
+                path: "/var/mail/.alice.pop".into(),
+                errno: 11
+            }),
+            "-ERR [IN-USE] /var/mail/.alice.pop lock busy!  Is another session active? (11)\r\n"
+        );
+        assert_eq!(
+            m(MaildropError::BadEnvelope {
+                path: "/var/mail/alice".into()
+            }),
+            "-ERR [SYS/PERM] Unable to process From lines (envelopes), change recognition modes.\r\n"
+        );
+        assert_eq!(
+            m(MaildropError::TempLinks),
+            "-ERR [SYS/PERM] Your temporary file appears to have more than one link.\r\n"
+        );
+        assert_eq!(
+            m(MaildropError::TempNotOwned {
+                user: "alice".into()
+            }),
+            "-ERR [SYS/PERM] Temporary drop file not owned by alice.\r\n"
+        );
+        assert_eq!(
+            m(MaildropError::TempAccessible {
+                path: "/var/mail/.alice.pop".into()
+            }),
+            "-ERR [SYS/PERM] Your temporary file /var/mail/.alice.pop is accessable by others.  This must be fixed\r\n"
+        );
+        assert_eq!(
+            m(MaildropError::TempNotRegular {
+                path: "/var/mail/.alice.pop".into()
+            }),
+            "-ERR [SYS/PERM] Your temporary drop file /var/mail/.alice.pop is not type 'regular file'\r\n"
+        );
+        assert!(m(MaildropError::NoSpace { path: "p".into() }).starts_with("-ERR [SYS/TEMP] "));
+    }
+
+    #[test]
+    fn echoed_bytes_are_bounded_and_printable() {
+        let long = vec![b'a'; 5000];
+        let r = err(ErrReply::UnknownCommand(long.clone()));
+        assert_eq!(r.len(), "-ERR Unknown command: \"\".\r\n".len() + MAX_ECHO);
+        let r = err(ErrReply::UnknownCommand(b"a\0b\r\n\xffc%s".to_vec()));
+        assert_eq!(r, "-ERR Unknown command: \"a?b???c%s\".\r\n");
+        assert_eq!(r.matches("\r\n").count(), 1);
+    }
+}
