@@ -3,3 +3,4 @@
 
 pub mod maildrop;
 pub mod protocol;
+pub mod sim;
