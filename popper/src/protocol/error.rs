@@ -89,6 +89,26 @@ pub enum MaildropError {
         /// Spool path.
         path: String,
     },
+    /// An update could not be finished; its journal is kept and the next
+    /// login completes it.
+    Interrupted {
+        /// Spool path.
+        path: String,
+        /// errno of the last failure.
+        errno: i32,
+    },
+    /// A journal left by an interrupted update cannot be applied to the
+    /// spool as it is now; nothing was changed.
+    RecoveryNeeded {
+        /// Spool path.
+        path: String,
+    },
+    /// The session lock file holds something that is not a qpopper
+    /// temporary maildrop.
+    BadTempDrop {
+        /// Its path.
+        path: String,
+    },
     /// Another system error.
     Io {
         /// The operation that failed ("read", "fsync", …).
@@ -139,6 +159,17 @@ impl fmt::Display for MaildropError {
                 "{path} was changed by another program during the session"
             ),
             MaildropError::NoSpace { path } => write!(f, "no space left while updating {path}"),
+            MaildropError::Interrupted { path, errno } => write!(
+                f,
+                "update of {path} interrupted (errno {errno}); the journal is kept for the next login"
+            ),
+            MaildropError::RecoveryNeeded { path } => write!(
+                f,
+                "{path}: an interrupted update cannot be completed automatically"
+            ),
+            MaildropError::BadTempDrop { path } => {
+                write!(f, "{path} is not empty and is not a mailbox")
+            }
             MaildropError::Io { op, path, errno } => write!(f, "{op} {path}: errno {errno}"),
         }
     }

@@ -363,6 +363,15 @@ fn maildrop_text(m: &MaildropError, t: &mut Vec<u8>) {
                 "[SYS/TEMP] Disk full or quota exceeded updating {path}; mailbox left unchanged."
             )
         }
+        MaildropError::Interrupted { path, errno } => format!(
+            "[SYS/TEMP] Update of {path} interrupted ({errno}); it will be completed at your next login."
+        ),
+        MaildropError::RecoveryNeeded { path } => format!(
+            "[SYS/PERM] {path} needs the administrator: an interrupted update cannot be completed; nothing was changed."
+        ),
+        MaildropError::BadTempDrop { path } => format!(
+            "[SYS/PERM] Your temporary drop file {path} is not empty and is not a mailbox."
+        ),
         MaildropError::Io { op, path, errno } => {
             format!("[SYS/TEMP] Error {op} {path} ({errno}); mailbox left unchanged.")
         }

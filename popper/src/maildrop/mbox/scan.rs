@@ -72,6 +72,9 @@ pub struct MboxMsg {
     pub start: u64,
     /// Offset of the first byte after that line.
     pub content: u64,
+    /// Offset of the empty line that ends the header (or `end` when the
+    /// message has no such line): the header is `content..hdr_end`.
+    pub hdr_end: u64,
     /// End of the message content (the next envelope, the closing MMDF
     /// separator, or the end of the scanned spool).
     pub end: u64,
@@ -80,6 +83,8 @@ pub struct MboxMsg {
     pub next: u64,
     /// Size, UID and read flag for the index.
     pub meta: MsgMeta,
+    /// Hash of the envelope line, to notice a spool changed under us.
+    pub sep_hash: u64,
 }
 
 /// The result of a scan.
@@ -94,6 +99,17 @@ pub struct Scan {
     pub len: u64,
 }
 
+impl Scan {
+    /// The scan of a spool that does not exist.
+    pub fn empty() -> Scan {
+        Scan {
+            format: Format::Mbox,
+            msgs: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
 /// Why a scan failed.
 #[derive(Debug)]
 pub enum ScanError {
@@ -104,20 +120,20 @@ pub enum ScanError {
 }
 
 /// One line as the scanner sees it.
-struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// File offset of its first byte.
-    offset: u64,
+    pub offset: u64,
     /// The line without LF if it is at most LINE_PREFIX bytes, else its
     /// first LINE_PREFIX bytes.
-    prefix: &'a [u8],
+    pub prefix: &'a [u8],
     /// True when `prefix` is the whole line.
-    whole: bool,
+    pub whole: bool,
     /// Length without the LF.
-    len: u64,
+    pub len: u64,
     /// It ended with LF (false only for a last line at end of file).
-    has_lf: bool,
+    pub has_lf: bool,
     /// The byte before the LF (or the last byte) is CR.
-    cr: bool,
+    pub cr: bool,
 }
 
 impl Line<'_> {
@@ -127,22 +143,27 @@ impl Line<'_> {
     }
 
     /// An empty line: just LF, or CR LF (or a lone CR at the very end).
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len == u64::from(self.cr)
     }
 
     /// The content used for classification (without a trailing CR when whole).
-    fn content(&self) -> &[u8] {
+    pub fn content(&self) -> &[u8] {
         if self.whole && self.cr {
             &self.prefix[..self.prefix.len() - 1]
         } else {
             self.prefix
         }
     }
+
+    /// Offset just after the line (after its LF).
+    pub fn end(&self) -> u64 {
+        self.offset + self.len + u64::from(self.has_lf)
+    }
 }
 
-/// Buffered line reader over a [`ReadAt`] up to a fixed length.
-struct Lines<'r, R: ?Sized> {
+/// Buffered line reader over a [`ReadAt`] between two offsets.
+pub(crate) struct Lines<'r, R: ?Sized> {
     src: &'r R,
     limit: u64,
     buf: Vec<u8>,
@@ -154,12 +175,14 @@ struct Lines<'r, R: ?Sized> {
 }
 
 impl<'r, R: ReadAt + ?Sized> Lines<'r, R> {
-    fn new(src: &'r R, limit: u64) -> Self {
+    /// Lines of `src` from `start` (a line start) up to `limit`, read
+    /// `chunk` bytes at a time.
+    pub fn new(src: &'r R, start: u64, limit: u64, chunk: usize) -> Self {
         Lines {
             src,
             limit,
-            buf: vec![0; CHUNK],
-            base: 0,
+            buf: vec![0; chunk.max(2 * LINE_PREFIX)],
+            base: start,
             pos: 0,
             filled: 0,
             long_prefix: Vec::new(),
@@ -193,7 +216,8 @@ impl<'r, R: ReadAt + ?Sized> Lines<'r, R> {
         }
     }
 
-    fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+    /// The next line, or `None` at the limit.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         loop {
             let avail = &self.buf[self.pos..self.filled];
             if let Some(i) = memchr::memchr(b'\n', avail) {
@@ -283,12 +307,14 @@ impl<'r, R: ReadAt + ?Sized> Lines<'r, R> {
 struct Current {
     start: u64,
     content: u64,
+    hdr_end: Option<u64>,
     in_header: bool,
     headers: HeaderState,
     size: u64,
     hasher: UidHasher,
     first_x_uidl: Option<Option<Uid>>,
     seen: bool,
+    sep_hash: u64,
 }
 
 impl Current {
@@ -297,13 +323,15 @@ impl Current {
         hasher.envelope(sep.prefix, sep.whole && sep.has_lf);
         Current {
             start,
-            content: sep.offset + sep.len + u64::from(sep.has_lf),
+            content: sep.end(),
+            hdr_end: None,
             in_header: true,
             headers: HeaderState::default(),
             size: 0,
             hasher,
             first_x_uidl: None,
             seen: false,
+            sep_hash: sep_hash(sep.prefix),
         }
     }
 
@@ -317,7 +345,10 @@ impl Current {
                     }
                     return;
                 }
-                HeaderAction::EndOfHeader => self.in_header = false,
+                HeaderAction::EndOfHeader => {
+                    self.in_header = false;
+                    self.hdr_end = Some(line.offset);
+                }
                 HeaderAction::Emit | HeaderAction::UidThenEmit => {
                     if starts_with_ci(content, b"status:") && content.contains(&b'R') {
                         self.seen = true;
@@ -337,6 +368,7 @@ impl Current {
         MboxMsg {
             start: self.start,
             content: self.content,
+            hdr_end: self.hdr_end.unwrap_or(end),
             end,
             next,
             meta: MsgMeta {
@@ -344,13 +376,21 @@ impl Current {
                 uid,
                 seen: self.seen,
             },
+            sep_hash: self.sep_hash,
         }
     }
 }
 
+/// FNV-1a of a separator line's bytes (as far as the scanner keeps them).
+pub fn sep_hash(line: &[u8]) -> u64 {
+    line.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Scans `src` from offset 0 to `len`.
 pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
-    let mut lines = Lines::new(src, len);
+    let mut lines = Lines::new(src, 0, len, CHUNK);
     let mut msgs = Vec::new();
     let Some(first) = lines.next_line().map_err(ScanError::Io)? else {
         return Ok(Scan {
@@ -369,7 +409,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
             match cur.take() {
                 Some(c) if is_sep => {
                     msgs.push(
-                        c.finish(line.offset, line.offset + line.len + u64::from(line.has_lf)),
+                        c.finish(line.offset, line.end()),
                     );
                 }
                 Some(mut c) => {
@@ -380,7 +420,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
                 None => {
                     // Between messages: belongs to the previous message's extent.
                     if let Some(prev) = msgs.last_mut() {
-                        prev.next = line.offset + line.len + u64::from(line.has_lf);
+                        prev.next = line.end();
                     }
                 }
             }

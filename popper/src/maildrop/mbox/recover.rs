@@ -1,0 +1,459 @@
+//! Login-time recovery, run with the spool locks held, before the scan:
+//!
+//! 1. **An interrupted update** (a journal left by a popper that died, see
+//!    `update.rs`): an uncommitted journal is deleted (the spool was never
+//!    touched); a committed one is rolled forward.
+//! 2. **A qpopper temporary maildrop**: qpopper 2.53 copied the spool into
+//!    `SPOOL/.USER.pop` at login and emptied the spool; a qpopper that died
+//!    left the user's mail there (qpopper.md §9.7). popper uses the same
+//!    file as its session lock, so a non-empty one is folded back into the
+//!    spool, in front of it as qpopper would have, through the journal.
+//!
+//! # Mail appended after a crash
+//!
+//! A popper killed mid-update leaves its dotlock. Delivery agents respect
+//! it until they judge it stale (procmail after 1024 s, Postfix after
+//! 500 s) and may then append to the half-updated spool. Recovery must keep
+//! that mail, so it works out where it begins from what the journal says
+//! the update changes:
+//!
+//! * the spool's size goes from `old` to `new` in one step: `fallocate`
+//!   before the copy when it grows, `ftruncate` after the copy when it
+//!   shrinks; appended mail starts at whichever of the two sizes the spool
+//!   had then;
+//! * if the dead popper's dotlock is still there, nothing was appended;
+//! * else, growing: the bytes at `old` are zeros or tail bytes if the
+//!   spool had already grown, and the start of a new message if not;
+//!   shrinking: the bytes at `new` are still the old bytes the journal
+//!   sampled if the truncation had not happened yet.
+//!
+//! The appended mail is then saved into a new journal (after the tail) and
+//! the update rolled forward with it. A spool shorter than both sizes, or
+//! changed while the dotlock still stood, is not something popper did: the
+//! journal is kept, nothing is written, and the login fails with a message
+//! for the administrator.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use super::fs_error;
+use super::journal::{HEADER_LEN, Header, Journal, sample_at, sync_parent};
+use super::lock::with_suffix;
+use super::scan::ReadAt;
+use super::update::{Failure, apply_committed};
+use crate::protocol::error::MaildropError;
+
+/// What recovery needs.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// `SPOOL/USER`.
+    pub spool_path: &'a Path,
+    /// `SPOOL/.USER.pop.journal`.
+    pub journal_path: &'a Path,
+    /// The session lock file `SPOOL/.USER.pop`.
+    pub session_file: &'a File,
+    /// Its path.
+    pub session_path: &'a Path,
+    /// The mail user.
+    pub uid: u32,
+    /// The pid in the dotlock broken to lock the spool, if a dead popper
+    /// left one.
+    pub orphan_pid: Option<u32>,
+}
+
+/// Runs both recovery steps. `spool` is the open spool, created if a
+/// temporary maildrop has to be folded into a spool that does not exist.
+/// Returns whether a committed update or a temporary maildrop was applied
+/// (the spool changed).
+pub fn recover(
+    ctx: &Ctx<'_>,
+    spool: &mut Option<File>,
+    notes: &mut Vec<String>,
+) -> Result<bool, MaildropError> {
+    let finished = finish_journal(ctx, spool.as_ref(), notes)?;
+    let merged = merge_temp_drop(ctx, spool, notes)?;
+    Ok(finished || merged)
+}
+
+fn stuck(f: Failure) -> MaildropError {
+    match f {
+        Failure::Clean(e) | Failure::Stuck(e) => e,
+    }
+}
+
+fn finish_journal(
+    ctx: &Ctx<'_>,
+    spool: Option<&File>,
+    notes: &mut Vec<String>,
+) -> Result<bool, MaildropError> {
+    // A replacement journal that was being written when popper died: the
+    // journal it was to replace is still whole.
+    let newer = with_suffix(ctx.journal_path, ".new");
+    if let Some(j) = Journal::open(&newer, ctx.uid)? {
+        j.discard();
+    }
+    let Some(journal) = Journal::open(ctx.journal_path, ctx.uid)? else {
+        return Ok(false);
+    };
+    let jshown = ctx.journal_path.display().to_string();
+    let header = journal.header().map_err(|e| fs_error("read", ctx.journal_path, &e))?;
+    let Some(header) = header else {
+        notes.push(format!(
+            "removed {jshown}: an update that never reached its commit point (the spool was not changed)"
+        ));
+        journal.discard();
+        return Ok(false);
+    };
+    let stored = journal.stored_tail().map_err(|e| fs_error("stat", ctx.journal_path, &e))?;
+    let identity = spool
+        .map(File::metadata)
+        .transpose()
+        .map_err(|e| fs_error("stat", ctx.spool_path, &e))?
+        .map(|m| (m.dev(), m.ino()));
+    let Some(file) = spool.filter(|_| identity == Some(header.spool) && stored >= header.tail_len)
+    else {
+        let kept = journal
+            .set_aside()
+            .map_err(|e| fs_error("rename", ctx.journal_path, &e))?;
+        notes.push(format!(
+            "an interrupted update journal belongs to a spool that is no longer there, or is short; its mail is kept in {} for the administrator",
+            kept.display()
+        ));
+        return Ok(false);
+    };
+    let size = file.metadata().map_err(|e| fs_error("stat", ctx.spool_path, &e))?.len();
+    let intact = ctx.orphan_pid == Some(header.pid);
+    let tail = TailView {
+        journal: journal.file(),
+    };
+    let Some(appended) = appended_start(file, size, &header, &tail, intact) else {
+        notes.push(format!(
+            "{} is not in a state an interrupted update of popper can leave (size {size}, journal {header:?}); left for the administrator with {jshown}",
+            ctx.spool_path.display()
+        ));
+        return Err(MaildropError::RecoveryNeeded {
+            path: ctx.spool_path.display().to_string(),
+        });
+    };
+    let (journal, header) = match appended {
+        None => (journal, header),
+        Some(at) => {
+            notes.push(format!(
+                "{} bytes were delivered to {} after an update was interrupted; they are kept",
+                size - at,
+                ctx.spool_path.display()
+            ));
+            rejournal(ctx, file, journal, &header, at, size)?
+        }
+    };
+    let merges = header.merges_temp_drop;
+    apply_committed(file, ctx.spool_path, journal, &header).map_err(stuck)?;
+    if merges {
+        empty_temp_drop(ctx)?;
+    }
+    notes.push(format!(
+        "completed an interrupted update of {} (process {})",
+        ctx.spool_path.display(),
+        header.pid
+    ));
+    Ok(true)
+}
+
+/// Reads the tail stored in a journal as if it started at offset 0.
+struct TailView<'a> {
+    journal: &'a File,
+}
+
+impl ReadAt for TailView<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self.journal, buf, HEADER_LEN.saturating_add(offset))
+    }
+}
+
+/// How many bytes at the old end are compared to tell "grown" from "mail
+/// appended at the old end".
+const PROBE: u64 = 64;
+
+/// Where mail appended after the crash begins (`Some(None)`: nothing was
+/// appended), or `None` when the spool's state is not one popper's update
+/// leaves. See the module documentation.
+pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
+    spool: &S,
+    size: u64,
+    h: &Header,
+    tail: &T,
+    dotlock_intact: bool,
+) -> Option<Option<u64>> {
+    let (old, new) = (h.old_len, h.new_len());
+    if dotlock_intact {
+        // Nobody else wrote: the size is old, new, or (growth cut short
+        // between a failed fallocate and its undo) in between.
+        return (old.min(new)..=old.max(new)).contains(&size).then_some(None);
+    }
+    if size < old.min(new) {
+        return None;
+    }
+    if new == old {
+        return Some((size > old).then_some(old));
+    }
+    if new > old {
+        if size == old {
+            return Some(None);
+        }
+        // Grown already? Then the bytes at `old` are zeros or tail bytes.
+        let probe_len = (size.min(new) - old).min(PROBE) as usize;
+        let mut at_old = vec![0u8; probe_len];
+        read_full(spool, &mut at_old, old)?;
+        let mut in_tail = vec![0u8; probe_len];
+        read_full(tail, &mut in_tail, old - h.from)?;
+        let grown = at_old
+            .iter()
+            .zip(&in_tail)
+            .all(|(s, t)| *s == 0 || s == t);
+        return Some(if grown {
+            (size > new).then_some(new)
+        } else {
+            Some(old)
+        });
+    }
+    // Shrinking: was the truncation done?
+    if size < old {
+        return Some((size > new).then_some(new));
+    }
+    let mut at_new = vec![0u8; h.sample.len()];
+    read_full(spool, &mut at_new, new)?;
+    let truncated = at_new != h.sample;
+    Some(if truncated {
+        Some(new)
+    } else {
+        (size > old).then_some(old)
+    })
+}
+
+fn read_full<R: ReadAt + ?Sized>(src: &R, buf: &mut [u8], mut offset: u64) -> Option<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read_at(&mut buf[got..], offset) {
+            Ok(0) => return None,
+            Ok(n) => {
+                got += n;
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(())
+}
+
+/// Saves the mail appended at `at..size` after the journal's tail in a new
+/// journal, which replaces the old one atomically.
+fn rejournal(
+    ctx: &Ctx<'_>,
+    file: &File,
+    old: Journal,
+    h: &Header,
+    at: u64,
+    size: u64,
+) -> Result<(Journal, Header), MaildropError> {
+    let newer = with_suffix(ctx.journal_path, ".new");
+    let jerr = |e: io::Error| fs_error("write", &newer, &e);
+    let j = Journal::create(&newer).map_err(jerr)?;
+    let mut w = j.writer(file);
+    w.copy_other(old.file(), HEADER_LEN, h.tail_len).map_err(jerr)?;
+    w.copy(at, size - at).map_err(jerr)?;
+    let tail_len = w.finish().map_err(jerr)?;
+    let header = Header {
+        pid: std::process::id(),
+        spool: h.spool,
+        from: h.from,
+        old_len: size,
+        tail_len,
+        sample: sample_at(file, h.from + tail_len, size).map_err(|e| fs_error("read", ctx.spool_path, &e))?,
+        merges_temp_drop: h.merges_temp_drop,
+    };
+    j.commit(&header).map_err(jerr)?;
+    std::fs::rename(&newer, ctx.journal_path).map_err(jerr)?;
+    sync_parent(ctx.journal_path).map_err(jerr)?;
+    drop(old);
+    let j = Journal::open(ctx.journal_path, ctx.uid)?
+        .ok_or_else(|| fs_error("open", ctx.journal_path, &io::ErrorKind::NotFound.into()))?;
+    Ok((j, header))
+}
+
+fn empty_temp_drop(ctx: &Ctx<'_>) -> Result<(), MaildropError> {
+    let (f, path) = (ctx.session_file, ctx.session_path);
+    f.set_len(0).map_err(|e| fs_error("ftruncate", path, &e))?;
+    f.sync_all().map_err(|e| fs_error("fsync", path, &e))
+}
+
+/// Folds a qpopper temporary maildrop left in the session lock file back
+/// into the front of the spool.
+fn merge_temp_drop(
+    ctx: &Ctx<'_>,
+    spool: &mut Option<File>,
+    notes: &mut Vec<String>,
+) -> Result<bool, MaildropError> {
+    let d = ctx.session_file;
+    let dpath = ctx.session_path;
+    let dlen = d.metadata().map_err(|e| fs_error("stat", dpath, &e))?.len();
+    if dlen == 0 {
+        return Ok(false);
+    }
+    let mut first = [0u8; 5];
+    let n = FileExt::read_at(d, &mut first, 0).map_err(|e| fs_error("read", dpath, &e))?;
+    if !(first[..n].starts_with(b"From ") || first.first() == Some(&0x01)) {
+        return Err(MaildropError::BadTempDrop {
+            path: dpath.display().to_string(),
+        });
+    }
+    if spool.is_none() {
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(ctx.spool_path)
+            .map_err(|e| fs_error("create", ctx.spool_path, &e))?;
+        *spool = Some(created);
+    }
+    let Some(file) = spool.as_ref() else {
+        return Ok(false);
+    };
+    let md = file.metadata().map_err(|e| fs_error("stat", ctx.spool_path, &e))?;
+    let size = md.len();
+    let jerr = |e: io::Error| fs_error("write", ctx.journal_path, &e);
+    let j = Journal::create(ctx.journal_path).map_err(jerr)?;
+    let mut w = j.writer(file);
+    w.copy_other(d, 0, dlen).map_err(jerr)?;
+    // The spool's first message must follow an empty line.
+    let mut last2 = [0u8; 2];
+    let tail_at = dlen.saturating_sub(2);
+    let got = FileExt::read_at(d, &mut last2, tail_at).map_err(|e| fs_error("read", dpath, &e))?;
+    let ends_blank = got == 2 && last2 == *b"\n\n";
+    if size > 0 && !ends_blank {
+        w.lit(if last2[got.saturating_sub(1)] == b'\n' { b"\n" } else { b"\n\n" })
+            .map_err(jerr)?;
+    }
+    w.copy(0, size).map_err(jerr)?;
+    let tail_len = match w.finish() {
+        Ok(n) => n,
+        Err(e) => {
+            j.discard();
+            return Err(jerr(e));
+        }
+    };
+    let header = Header {
+        pid: std::process::id(),
+        spool: (md.dev(), md.ino()),
+        from: 0,
+        old_len: size,
+        tail_len,
+        sample: Vec::new(),
+        merges_temp_drop: true,
+    };
+    if let Err(e) = j.commit(&header) {
+        j.discard();
+        return Err(jerr(e));
+    }
+    apply_committed(file, ctx.spool_path, j, &header).map_err(stuck)?;
+    empty_temp_drop(ctx)?;
+    notes.push(format!(
+        "moved {dlen} bytes of mail left by qpopper in {} back into {}",
+        dpath.display(),
+        ctx.spool_path.display()
+    ));
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(old_len: u64, from: u64, tail_len: u64, sample: &[u8]) -> Header {
+        Header {
+            pid: 7,
+            spool: (1, 2),
+            from,
+            old_len,
+            tail_len,
+            sample: sample.to_vec(),
+            merges_temp_drop: false,
+        }
+    }
+
+    #[test]
+    fn intact_dotlock_means_nothing_appended() {
+        let h = header(100, 10, 50, b"");
+        let spool = vec![b'x'; 200];
+        let tail = vec![b't'; 50];
+        assert_eq!(appended_start(spool.as_slice(), 100, &h, tail.as_slice(), true), Some(None));
+        assert_eq!(appended_start(spool.as_slice(), 60, &h, tail.as_slice(), true), Some(None));
+        assert_eq!(appended_start(spool.as_slice(), 70, &h, tail.as_slice(), true), Some(None));
+        assert_eq!(appended_start(spool.as_slice(), 101, &h, tail.as_slice(), true), None);
+        assert_eq!(appended_start(spool.as_slice(), 59, &h, tail.as_slice(), true), None);
+    }
+
+    #[test]
+    fn growth_cases() {
+        // old 100, tail 120 bytes from offset 0: new 120.
+        let tail: Vec<u8> = (0..120u8).map(|i| b'a' + i % 26).collect();
+        let h = header(100, 0, 120, b"");
+        let mail = b"From new Wed Dec  2 05:53 1992\n\nhi\n";
+        // Not grown, mail appended at the old end.
+        let mut s = vec![b'o'; 100];
+        s.extend_from_slice(mail);
+        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(100)));
+        // Grown (zeros), partially copied, mail appended at the new end.
+        let mut s = tail[..50].to_vec();
+        s.resize(120, 0);
+        s.extend_from_slice(mail);
+        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(120)));
+        // Fully copied, then mail appended at the new end.
+        let mut s = tail.clone();
+        s.extend_from_slice(mail);
+        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(120)));
+        // Grown and nothing appended.
+        assert_eq!(appended_start(tail.as_slice(), 120, &h, tail.as_slice(), false), Some(None));
+        // Not grown and nothing appended.
+        let s = vec![b'o'; 100];
+        assert_eq!(appended_start(s.as_slice(), 100, &h, tail.as_slice(), false), Some(None));
+        // Shorter than either size: not our doing.
+        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice(), false), None);
+    }
+
+    #[test]
+    fn shrink_cases() {
+        // old 200, tail 50 bytes from offset 50: new 100; sample = old bytes at 100.
+        let old: Vec<u8> = (0..200u32).map(|i| b'A' + (i % 26) as u8).collect();
+        let sample = old[100..200].to_vec();
+        let h = header(200, 50, 50, &sample);
+        let tail = vec![b't'; 50];
+        let mail = vec![b'M'; 30];
+        // Not truncated (old bytes still at 100), mail appended at 200.
+        let mut s = old.clone();
+        s.extend_from_slice(&mail);
+        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(200)));
+        // Not truncated, nothing appended.
+        assert_eq!(appended_start(old.as_slice(), 200, &h, tail.as_slice(), false), Some(None));
+        // Truncated, then 30 bytes appended at 100.
+        let mut s = old[..50].to_vec();
+        s.extend_from_slice(&tail);
+        s.extend_from_slice(&mail);
+        assert_eq!(appended_start(s.as_slice(), 130, &h, tail.as_slice(), false), Some(Some(100)));
+        // Truncated, then exactly 100 bytes appended (size equals the old size).
+        let mut s = old[..50].to_vec();
+        s.extend_from_slice(&tail);
+        s.extend_from_slice(&[b'M'; 100]);
+        assert_eq!(appended_start(s.as_slice(), 200, &h, tail.as_slice(), false), Some(Some(100)));
+        // Truncated, then more than 100 bytes appended.
+        s.extend_from_slice(&[b'N'; 50]);
+        assert_eq!(appended_start(s.as_slice(), 250, &h, tail.as_slice(), false), Some(Some(100)));
+        // Truncated, nothing appended.
+        assert_eq!(appended_start(s.as_slice(), 100, &h, tail.as_slice(), false), Some(None));
+        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice(), false), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Update tests: sessions' marks applied to real spool files.

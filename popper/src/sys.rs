@@ -1,0 +1,235 @@
+//! Every call into C that needs `unsafe`, each with its `// SAFETY:`
+//! argument. Nothing else in popper may use `unsafe` (the crate denies it).
+//!
+//! Kept small on purpose (sudo-rs's lesson): shadow lookup, libxcrypt,
+//! the OS random source, fallocate, copy_file_range, reverse DNS and
+//! signal handlers.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The fields of a shadow entry popper uses.
+#[derive(Clone)]
+pub struct ShadowEntry {
+    /// The password hash (`$y$...`, `$6$...`, `!...`, `*`, or empty).
+    pub hash: Vec<u8>,
+    /// Day of the last password change (days since the epoch; 0 = must change; -1 = unset).
+    pub last_change: i64,
+    /// Maximum password age in days (-1 = none).
+    pub max_age: i64,
+    /// Day the account expires (-1 = never).
+    pub expire: i64,
+}
+
+impl Drop for ShadowEntry {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.hash);
+    }
+}
+
+/// Looks `name` up in the shadow database (needs root or group shadow).
+/// `Ok(None)` when there is no entry.
+pub fn shadow_entry(name: &CStr) -> io::Result<Option<ShadowEntry>> {
+    let mut buflen = 1024usize;
+    loop {
+        let mut buf = vec![0 as c_char; buflen];
+        // SAFETY: an all-zero `spwd` is a valid value of this plain C struct
+        // (null pointers and zero integers); getspnam_r fills it in.
+        let mut sp: libc::spwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::spwd = std::ptr::null_mut();
+        // SAFETY: `name` is a valid NUL-terminated string; `sp`, `buf` and
+        // `result` are valid for writes, and `buflen` is `buf`'s length.
+        let rc = unsafe { libc::getspnam_r(name.as_ptr(), &mut sp, buf.as_mut_ptr(), buflen, &mut result) };
+        if rc == libc::ERANGE && buflen < (1 << 20) {
+            buflen *= 4;
+            continue;
+        }
+        if result.is_null() {
+            return match rc {
+                0 | libc::ENOENT => Ok(None),
+                e => Err(io::Error::from_raw_os_error(e)),
+            };
+        }
+        let hash = if sp.sp_pwdp.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: on success sp_pwdp points to a NUL-terminated string
+            // inside `buf`, which is alive here.
+            unsafe { CStr::from_ptr(sp.sp_pwdp) }.to_bytes().to_vec()
+        };
+        let entry = ShadowEntry {
+            hash,
+            last_change: i64::from(sp.sp_lstchg),
+            max_age: i64::from(sp.sp_max),
+            expire: i64::from(sp.sp_expire),
+        };
+        zeroize::Zeroize::zeroize(&mut buf);
+        return Ok(Some(entry));
+    }
+}
+
+#[link(name = "crypt")]
+unsafe extern "C" {
+    /// libxcrypt: hashes `phrase` with the method and salt in `setting`
+    /// into `data` (a `struct crypt_data` of `size` bytes); NULL on error.
+    fn crypt_rn(phrase: *const c_char, setting: *const c_char, data: *mut c_void, size: c_int) -> *mut c_char;
+}
+
+/// `sizeof(struct crypt_data)` in libxcrypt 4.4 (32768); passed to
+/// `crypt_rn` so a different size is refused, not overrun.
+const CRYPT_DATA_SIZE: usize = 32768;
+
+/// Hashes `password` with the method and salt of `hash` (libxcrypt, so
+/// every method the system can write: yescrypt, sha512/256crypt, md5crypt,
+/// bcrypt, DES). `None` when the hash is unusable (locked, empty, unknown
+/// method) or the password contains NUL.
+pub fn crypt(password: &[u8], hash: &[u8]) -> Option<Vec<u8>> {
+    let phrase = CString::new(password).ok()?;
+    let setting = CString::new(hash).ok()?;
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    // SAFETY: both strings are NUL-terminated; `data` is a writable buffer
+    // of CRYPT_DATA_SIZE bytes, which is the size we pass.
+    let out = unsafe {
+        crypt_rn(phrase.as_ptr(), setting.as_ptr(), data.as_mut_ptr().cast(), CRYPT_DATA_SIZE as c_int)
+    };
+    let result = if out.is_null() {
+        None
+    } else {
+        // SAFETY: on success crypt_rn returns a NUL-terminated string inside `data`.
+        let s = unsafe { CStr::from_ptr(out) }.to_bytes().to_vec();
+        // libxcrypt's failure token starts with '*'.
+        (!s.starts_with(b"*")).then_some(s)
+    };
+    zeroize::Zeroize::zeroize(&mut data);
+    let mut phrase = phrase.into_bytes();
+    zeroize::Zeroize::zeroize(&mut phrase);
+    result
+}
+
+/// 64 random bits from the OS (getrandom(2)).
+pub fn random_u64() -> u64 {
+    let mut v = [0u8; 8];
+    let mut got = 0;
+    while got < v.len() {
+        // SAFETY: the pointer and length describe the unfilled rest of `v`.
+        let n = unsafe { libc::getrandom(v[got..].as_mut_ptr().cast(), v.len() - got, 0) };
+        if n > 0 {
+            got += n as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // No usable random source: fall back to time and pid, which still
+            // keeps the APOP timestamp unique per connection.
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            return (t as u64) ^ (u64::from(std::process::id()) << 32);
+        }
+    }
+    u64::from_ne_bytes(v)
+}
+
+/// Allocates disk blocks for `[offset, offset+len)` of `fd`, extending the
+/// file if that range reaches past its end, so that writes there cannot
+/// fail for lack of space. Filesystems without fallocate report
+/// `Unsupported`; the caller then extends the file with `set_len`.
+pub fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let (Ok(off), Ok(l)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    // SAFETY: a plain syscall on a descriptor the caller keeps open, with
+    // integer arguments only.
+    let rc = unsafe { libc::fallocate(fd.as_raw_fd(), 0, off, l) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, e))
+        }
+        _ => Err(e),
+    }
+}
+
+/// One `copy_file_range(2)`: copies up to `len` bytes from `src` at
+/// `src_off` to `dst` at `dst_off` inside the kernel. Returns the bytes
+/// copied (0 at the end of `src`). Callers fall back to read/write when
+/// this reports `Unsupported` (old kernels, some filesystems).
+pub fn copy_file_range(
+    src: BorrowedFd<'_>,
+    src_off: u64,
+    dst: BorrowedFd<'_>,
+    dst_off: u64,
+    len: usize,
+) -> io::Result<usize> {
+    let (Ok(mut so), Ok(mut d)) = (libc::loff_t::try_from(src_off), libc::loff_t::try_from(dst_off))
+    else {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    // SAFETY: both descriptors are open for the duration of the call; the
+    // offset pointers point at live local variables the kernel updates.
+    let n = unsafe { libc::copy_file_range(src.as_raw_fd(), &mut so, dst.as_raw_fd(), &mut d, len, 0) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, e))
+        }
+        _ => Err(e),
+    }
+}
+
+/// The host name registered for `ip` (getnameinfo with NI_NAMEREQD), if any.
+pub fn reverse_name(ip: IpAddr) -> Option<String> {
+    let sa = std::net::SocketAddr::new(ip, 0);
+    let storage = nix::sys::socket::SockaddrStorage::from(sa);
+    let mut host = [0 as c_char; 1025];
+    use nix::sys::socket::SockaddrLike;
+    // SAFETY: `storage` is a valid socket address of `storage.len()` bytes;
+    // `host` is a writable buffer of the length passed; the service buffer
+    // is null with length 0, which getnameinfo allows.
+    let rc = unsafe {
+        libc::getnameinfo(
+            storage.as_ptr(),
+            storage.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo wrote a NUL-terminated string into `host`.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Set by SIGHUP and SIGTERM; read between commands.
+pub static HANGUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hangup(_sig: c_int) {
+    HANGUP.store(true, Ordering::SeqCst);
+}
+
+/// SIGHUP and SIGTERM set [`HANGUP`] (and interrupt a blocked read: no
+/// SA_RESTART); SIGPIPE is ignored so a vanished client shows up as EPIPE.
+pub fn install_signal_handlers() -> io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let hup = SigAction::new(SigHandler::Handler(on_hangup), SaFlags::empty(), SigSet::empty());
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for (sig, act) in [(Signal::SIGHUP, &hup), (Signal::SIGTERM, &hup), (Signal::SIGPIPE, &ign)] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; SIG_IGN has no handler code at all.
+        unsafe { sigaction(sig, act) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
