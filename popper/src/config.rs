@@ -20,12 +20,27 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// BLOCK_UID as built: `POPPER_BLOCK_UID=1000 make` changes it (qpopper's
 /// `popper.h` define); default 10 as in qpopper 2.53.
 pub fn build_block_uid() -> u32 {
-    option_env!("POPPER_BLOCK_UID").and_then(|s| s.parse().ok()).unwrap_or(10)
+    option_env!("POPPER_BLOCK_UID")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
 }
 
 /// The one-line usage text (printed for a bad flag, with exit status 1).
 pub const USAGE: &str =
     "Usage: popper [-d] [-s] [-R] [-V] [-t trace-file] [-T timeout] [-f config-file]";
+
+/// `--help`: what each flag does (the man page popper(8) has the rest).
+pub const HELP: &str = "\
+  -d            log every command and reply (never a password)
+  -s            log a statistics line for each session
+  -R            do not look up the client's host name (the default)
+  -V            print the version and the settings in effect, then exit
+  -t FILE       write the log to FILE instead of syslog (turns on -d)
+  -T SECONDS    idle timeout (default 120; 0 = none)
+  -f FILE       read settings from FILE (`set NAME = VALUE` lines)
+
+popper serves one POP3 session on stdin/stdout: run it from inetd, tcpd,
+xinetd, systemd (Accept=yes) or tcpserver. See popper(8).";
 
 /// syslog facilities popper accepts by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +173,14 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Usage(s) => write!(f, "{s}"),
             ConfigError::Help => f.write_str("help"),
-            ConfigError::File { file, line: 0, what } => write!(f, "{}: {what}", file.display()),
-            ConfigError::File { file, line, what } => write!(f, "{}:{line}: {what}", file.display()),
+            ConfigError::File {
+                file,
+                line: 0,
+                what,
+            } => write!(f, "{}: {what}", file.display()),
+            ConfigError::File { file, line, what } => {
+                write!(f, "{}:{line}: {what}", file.display())
+            }
         }
     }
 }
@@ -179,11 +200,18 @@ struct Flags {
 impl Config {
     /// Builds the configuration from `argv` (without the program name),
     /// reading the `-f` file through `read_file`.
-    pub fn from_args(args: &[String], read_file: &dyn Fn(&Path) -> Result<String, String>) -> Result<Config, ConfigError> {
+    pub fn from_args(
+        args: &[String],
+        read_file: &dyn Fn(&Path) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
         let flags = parse_flags(args)?;
         let mut cfg = Config::default();
         if let Some(path) = &flags.file {
-            let text = read_file(path).map_err(|what| ConfigError::File { file: path.clone(), line: 0, what })?;
+            let text = read_file(path).map_err(|what| ConfigError::File {
+                file: path.clone(),
+                line: 0,
+                what,
+            })?;
             cfg.apply_file(path, &text)?;
             cfg.config_file = Some(path.clone());
         }
@@ -207,7 +235,11 @@ impl Config {
     /// Applies the lines of a configuration file.
     pub fn apply_file(&mut self, file: &Path, text: &str) -> Result<(), ConfigError> {
         for (n, raw) in text.lines().enumerate() {
-            let err = |what: String| ConfigError::File { file: file.to_path_buf(), line: n + 1, what };
+            let err = |what: String| ConfigError::File {
+                file: file.to_path_buf(),
+                line: n + 1,
+                what,
+            };
             let line = strip_comment(raw).trim();
             if line.is_empty() {
                 continue;
@@ -224,7 +256,11 @@ impl Config {
                 "set" => self.set(name, value.unwrap_or("true")).map_err(err)?,
                 "reset" if value.is_none() => self.set(name, "false").map_err(err)?,
                 "reset" => return Err(err(format!("\"reset {name}\" takes no value"))),
-                _ => return Err(err(format!("expected \"set\" or \"reset\", found \"{verb}\""))),
+                _ => {
+                    return Err(err(format!(
+                        "expected \"set\" or \"reset\", found \"{verb}\""
+                    )));
+                }
             }
         }
         Ok(())
@@ -244,7 +280,8 @@ impl Config {
             "update-on-abort" => self.update_on_abort = parse_bool(value)?,
             "update-status" | "update-status-headers" => self.update_status = parse_bool(value)?,
             "log-facility" => {
-                self.log_facility = Facility::parse(value).ok_or_else(|| format!("unknown syslog facility \"{value}\""))?
+                self.log_facility = Facility::parse(value)
+                    .ok_or_else(|| format!("unknown syslog facility \"{value}\""))?
             }
             "shy" => self.shy = parse_bool(value)?,
             "dotlock-stale-age" => self.dotlock_stale_age = parse_num(value, 1, 86_400)?,
@@ -256,7 +293,10 @@ impl Config {
 
     /// The text `-V` prints: version, then every setting in effect.
     pub fn describe(&self) -> String {
-        let path = |p: &Option<PathBuf>| p.as_ref().map_or("(none)".to_string(), |p| p.display().to_string());
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("(none)".to_string(), |p| p.display().to_string())
+        };
         let features: Vec<&str> = [
             (cfg!(feature = "apop-only"), "apop-only"),
             (cfg!(feature = "bulletins"), "bulletins"),
@@ -282,7 +322,11 @@ impl Config {
              dotlock-stale-age = {}\n\
              lock-timeout = {}\n\
              config-file = {}\n",
-            if features.is_empty() { "(none)".to_string() } else { features.join(" ") },
+            if features.is_empty() {
+                "(none)".to_string()
+            } else {
+                features.join(" ")
+            },
             self.block_uid,
             self.spool_dir.display(),
             self.timeout,
@@ -317,7 +361,9 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
             break;
         }
         let Some(opts) = a.strip_prefix('-').filter(|o| !o.is_empty()) else {
-            return Err(ConfigError::Usage(format!("popper: unexpected argument \"{a}\"")));
+            return Err(ConfigError::Usage(format!(
+                "popper: unexpected argument \"{a}\""
+            )));
         };
         let mut chars = opts.char_indices();
         while let Some((pos, c)) = chars.next() {
@@ -334,25 +380,35 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                         i += 1;
                         args[i - 1].clone()
                     } else {
-                        return Err(ConfigError::Usage(format!("popper: option requires an argument -- '{c}'")));
+                        return Err(ConfigError::Usage(format!(
+                            "popper: option requires an argument -- '{c}'"
+                        )));
                     };
                     match c {
                         't' => f.trace = Some(PathBuf::from(value)),
                         'f' => f.file = Some(PathBuf::from(value)),
                         _ => {
                             f.timeout = Some(
-                                parse_num(&value, 0, 86_400).map_err(|e| ConfigError::Usage(format!("popper: -T: {e}")))?,
+                                parse_num(&value, 0, 86_400)
+                                    .map_err(|e| ConfigError::Usage(format!("popper: -T: {e}")))?,
                             )
                         }
                     }
                     break;
                 }
-                other => return Err(ConfigError::Usage(format!("popper: invalid option -- '{other}'"))),
+                other => {
+                    return Err(ConfigError::Usage(format!(
+                        "popper: invalid option -- '{other}'"
+                    )));
+                }
             }
         }
     }
     if i < args.len() {
-        return Err(ConfigError::Usage(format!("popper: unexpected argument \"{}\"", args[i])));
+        return Err(ConfigError::Usage(format!(
+            "popper: unexpected argument \"{}\"",
+            args[i]
+        )));
     }
     Ok(f)
 }
@@ -377,7 +433,9 @@ fn split_word(s: &str) -> (&str, &str) {
 }
 
 fn unquote(v: &str) -> &str {
-    v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -442,15 +500,30 @@ mod tests {
         assert_eq!(c.trace_file, Some(PathBuf::from("/tmp/trace")));
         let c = Config::from_args(&args("-t /tmp/t"), &no_file).unwrap();
         assert!(c.debug, "-t turns debugging on");
-        assert!(Config::from_args(&args("-V"), &no_file).unwrap().print_version);
+        assert!(
+            Config::from_args(&args("-V"), &no_file)
+                .unwrap()
+                .print_version
+        );
     }
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        for bad in ["-x", "-T", "-T abc", "-T -1", "extra", "-s extra", "-b /tmp"] {
-            assert!(matches!(Config::from_args(&args(bad), &no_file), Err(ConfigError::Usage(_))), "{bad}");
+        for bad in [
+            "-x", "-T", "-T abc", "-T -1", "extra", "-s extra", "-b /tmp",
+        ] {
+            assert!(
+                matches!(
+                    Config::from_args(&args(bad), &no_file),
+                    Err(ConfigError::Usage(_))
+                ),
+                "{bad}"
+            );
         }
-        assert_eq!(Config::from_args(&args("--help"), &no_file), Err(ConfigError::Help));
+        assert_eq!(
+            Config::from_args(&args("--help"), &no_file),
+            Err(ConfigError::Help)
+        );
     }
 
     #[test]
@@ -490,6 +563,10 @@ mod tests {
 
     #[test]
     fn describe_lists_block_uid() {
-        assert!(Config::default().describe().contains(&format!("block-uid = {}\n", build_block_uid())));
+        assert!(
+            Config::default()
+                .describe()
+                .contains(&format!("block-uid = {}\n", build_block_uid()))
+        );
     }
 }

@@ -42,6 +42,6 @@ pub mod maildrop;
 pub mod peer;
 pub mod privilege;
 pub mod protocol;
-pub mod serve {}
+pub mod serve;
 pub mod sim;
 pub mod sys;

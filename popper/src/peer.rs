@@ -30,18 +30,29 @@ impl Peer {
                         ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
                     })
                 };
-                Peer { ip, is_socket: true, host: None }
+                Peer {
+                    ip,
+                    is_socket: true,
+                    host: None,
+                }
             }
             Err(_) => {
-                let ip = std::env::var("TCPREMOTEIP").ok().and_then(|s| s.parse().ok());
-                Peer { ip, is_socket: false, host: None }
+                let ip = std::env::var("TCPREMOTEIP")
+                    .ok()
+                    .and_then(|s| s.parse().ok());
+                Peer {
+                    ip,
+                    is_socket: false,
+                    host: None,
+                }
             }
         }
     }
 
     /// The address as text, or `unknown`.
     pub fn addr(&self) -> String {
-        self.ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+        self.ip
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
     }
 
     /// The host name if known, else the address (qpopper logs the name).
@@ -49,14 +60,27 @@ impl Peer {
         self.host.clone().unwrap_or_else(|| self.addr())
     }
 
+    /// How log lines name the client: `host (address)` when the name is
+    /// known, else the address.
+    pub fn describe(&self) -> String {
+        match &self.host {
+            Some(h) => format!("{h} ({})", self.addr()),
+            None => self.addr(),
+        }
+    }
+
     /// Looks up the host name of the address, forward-confirmed: the name
     /// must resolve back to the address, else the address is kept (as
     /// qpopper's BIND43 check did).
     pub fn resolve(&mut self) {
         let Some(ip) = self.ip else { return };
-        let Some(name) = crate::sys::reverse_name(ip) else { return };
+        let Some(name) = crate::sys::reverse_name(ip) else {
+            return;
+        };
         use std::net::ToSocketAddrs;
-        let confirmed = (name.as_str(), 0).to_socket_addrs().is_ok_and(|mut a| a.any(|sa| sa.ip() == ip));
+        let confirmed = (name.as_str(), 0)
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.any(|sa| sa.ip() == ip));
         if confirmed {
             self.host = Some(name);
         }

@@ -1,0 +1,97 @@
+//! Carrying out [`Step::Authenticate`](crate::protocol::session::Step):
+//! the one place where popper crosses from root to the mail user.
+//!
+//! Order: check the proof as root (shadow needs it), sleep the failure
+//! delay on a failure the delay applies to, then `become_user` (verified),
+//! and only then open the maildrop as the user.
+
+use crate::auth;
+use crate::config::Config;
+use crate::log::Log;
+use crate::maildrop::mbox::{MboxDrop, MboxOptions, lock::LockConfig};
+use crate::peer::Peer;
+use crate::privilege;
+use crate::protocol::error::{AuthError, MaildropError};
+use crate::protocol::session::{AuthFailure, AuthRequest, Proof};
+
+/// Who logged in and how, for the log and the statistics line.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The canonical login name.
+    pub user: String,
+    /// The open mailbox.
+    pub drop: MboxDrop,
+}
+
+/// Checks a login and, when it succeeds, becomes the user and opens the
+/// mailbox.
+pub fn login(
+    cfg: &Config,
+    log: &Log,
+    peer: &Peer,
+    host: &str,
+    req: &AuthRequest,
+) -> Result<LoggedIn, AuthFailure> {
+    let shown = crate::log::printable(&req.user);
+    let outcome = match &req.proof {
+        Proof::Pass(secret) => auth::check_pass(
+            &req.user,
+            secret.expose(),
+            cfg.block_uid,
+            crate::clock::today(),
+        ),
+        // APOP needs the pop.auth database: not in this build yet.
+        Proof::Apop(_) => auth::Outcome {
+            result: Err(AuthError::BadPassword),
+            delay: false,
+        },
+    };
+    let account = match outcome.result {
+        Ok(a) => a,
+        Err(e) => {
+            if let AuthError::System(why) = &e {
+                log.err(&format!("checking the password of \"{shown}\": {why}"));
+            }
+            log.notice(&format!(
+                "Failed attempted login to {shown} from host {} ({e})",
+                peer.describe()
+            ));
+            if outcome.delay && !cfg.auth_fail_delay.is_zero() {
+                std::thread::sleep(cfg.auth_fail_delay);
+            }
+            return Err(AuthFailure::Denied(e));
+        }
+    };
+    let dropped = privilege::become_user(&account, privilege::spool_group(&cfg.spool_dir))
+        .map_err(|e| {
+            log.err(&format!("cannot become {}: {e}", account.name));
+            AuthFailure::Maildrop(MaildropError::Io {
+                op: "change to the user".into(),
+                path: account.name.clone(),
+                errno: 0,
+            })
+        })?;
+    let opts = MboxOptions {
+        spool_dir: cfg.spool_dir.clone(),
+        locks: LockConfig {
+            stale_age: std::time::Duration::from_secs(cfg.dotlock_stale_age),
+            timeout: std::time::Duration::from_secs(cfg.lock_timeout),
+            host: host.to_string(),
+        },
+        update_status: cfg.update_status,
+    };
+    match MboxDrop::open(&dropped, &account.name, opts) {
+        Ok(drop) => Ok(LoggedIn {
+            user: account.name,
+            drop,
+        }),
+        Err(e) => {
+            log.notice(&format!(
+                "{}@{}: cannot open the mailbox: {e}",
+                account.name,
+                peer.describe()
+            ));
+            Err(AuthFailure::Maildrop(e))
+        }
+    }
+}
