@@ -58,8 +58,15 @@ impl Log {
             Facility::Local(_) => F::LOG_LOCAL7,
         };
         // LOG_NDELAY: connect to /dev/log now, before privileges are dropped.
-        let _ = openlog(Some(c"popper"), LogFlags::LOG_PID | LogFlags::LOG_NDELAY, fac);
-        Log { sink: Sink::Syslog, debug }
+        let _ = openlog(
+            Some(c"popper"),
+            LogFlags::LOG_PID | LogFlags::LOG_NDELAY,
+            fac,
+        );
+        Log {
+            sink: Sink::Syslog,
+            debug,
+        }
     }
 
     /// Logs to `path` instead of syslog (`-t`). The file is opened for
@@ -90,12 +97,18 @@ impl Log {
         if let Some(why) = bad {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
-        Ok(Log { sink: Sink::File(RefCell::new(f)), debug })
+        Ok(Log {
+            sink: Sink::File(RefCell::new(f)),
+            debug,
+        })
     }
 
     /// Keeps log lines in memory (tests).
     pub fn memory(debug: bool) -> Log {
-        Log { sink: Sink::Memory(RefCell::new(Vec::new())), debug }
+        Log {
+            sink: Sink::Memory(RefCell::new(Vec::new())),
+            debug,
+        }
     }
 
     /// The lines kept by a memory logger.
@@ -181,7 +194,10 @@ mod tests {
 
     #[test]
     fn hostile_bytes_cannot_forge_lines() {
-        assert_eq!(printable(b"user\n2026 popper: fake %s%n\xff"), "user\\x0a2026 popper: fake %s%n\\xff");
+        assert_eq!(
+            printable(b"user\n2026 popper: fake %s%n\xff"),
+            "user\\x0a2026 popper: fake %s%n\\xff"
+        );
     }
 
     #[test]
@@ -212,10 +228,16 @@ mod tests {
         let l = Log::trace_file(&ok, true).unwrap();
         l.notice("hello");
         let text = std::fs::read_to_string(&ok).unwrap();
-        assert!(text.ends_with(&format!("popper[{}]: hello\n", std::process::id())), "{text}");
+        assert!(
+            text.ends_with(&format!("popper[{}]: hello\n", std::process::id())),
+            "{text}"
+        );
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(Log::trace_file(&ok, true).is_err(), "world-writable accepted");
+        assert!(
+            Log::trace_file(&ok, true).is_err(),
+            "world-writable accepted"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

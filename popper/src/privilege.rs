@@ -14,7 +14,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use nix::unistd::{Gid, Uid, getgrouplist, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid};
+use nix::unistd::{
+    Gid, Uid, getgrouplist, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid,
+};
 
 use crate::auth::Account;
 
@@ -67,11 +69,18 @@ pub fn become_user(account: &Account, extra_group: Option<u32>) -> Result<Droppe
         // Started as the user (a pipe from a shell): nothing to drop.
         let r = getresuid().map_err(|e| err("getresuid", e))?;
         if r.real == uid && r.effective == uid && r.saved == uid {
-            return Ok(Dropped { uid: account.uid, gid: account.gid });
+            return Ok(Dropped {
+                uid: account.uid,
+                gid: account.gid,
+            });
         }
-        return Err(PrivError(format!("not root and not running as {}", account.name)));
+        return Err(PrivError(format!(
+            "not root and not running as {}",
+            account.name
+        )));
     }
-    let name = std::ffi::CString::new(account.name.as_bytes()).map_err(|_| PrivError("bad user name".into()))?;
+    let name = std::ffi::CString::new(account.name.as_bytes())
+        .map_err(|_| PrivError("bad user name".into()))?;
     let mut groups = getgrouplist(&name, gid).map_err(|e| err("getgrouplist", e))?;
     if let Some(g) = extra_group.map(Gid::from_raw)
         && !groups.contains(&g)
@@ -84,7 +93,9 @@ pub fn become_user(account: &Account, extra_group: Option<u32>) -> Result<Droppe
     // Verify, rather than trust, each step.
     let r = getresuid().map_err(|e| err("getresuid", e))?;
     let g = getresgid().map_err(|e| err("getresgid", e))?;
-    if (r.real, r.effective, r.saved) != (uid, uid, uid) || (g.real, g.effective, g.saved) != (gid, gid, gid) {
+    if (r.real, r.effective, r.saved) != (uid, uid, uid)
+        || (g.real, g.effective, g.saved) != (gid, gid, gid)
+    {
         return Err(PrivError("uid/gid not as set".into()));
     }
     let mut now = getgroups().map_err(|e| err("getgroups", e))?;
@@ -98,5 +109,8 @@ pub fn become_user(account: &Account, extra_group: Option<u32>) -> Result<Droppe
     if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(PrivError("root could be regained".into()));
     }
-    Ok(Dropped { uid: account.uid, gid: account.gid })
+    Ok(Dropped {
+        uid: account.uid,
+        gid: account.gid,
+    })
 }

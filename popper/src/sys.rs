@@ -43,7 +43,15 @@ pub fn shadow_entry(name: &CStr) -> io::Result<Option<ShadowEntry>> {
         let mut result: *mut libc::spwd = std::ptr::null_mut();
         // SAFETY: `name` is a valid NUL-terminated string; `sp`, `buf` and
         // `result` are valid for writes, and `buflen` is `buf`'s length.
-        let rc = unsafe { libc::getspnam_r(name.as_ptr(), &mut sp, buf.as_mut_ptr(), buflen, &mut result) };
+        let rc = unsafe {
+            libc::getspnam_r(
+                name.as_ptr(),
+                &mut sp,
+                buf.as_mut_ptr(),
+                buflen,
+                &mut result,
+            )
+        };
         if rc == libc::ERANGE && buflen < (1 << 20) {
             buflen *= 4;
             continue;
@@ -76,7 +84,12 @@ pub fn shadow_entry(name: &CStr) -> io::Result<Option<ShadowEntry>> {
 unsafe extern "C" {
     /// libxcrypt: hashes `phrase` with the method and salt in `setting`
     /// into `data` (a `struct crypt_data` of `size` bytes); NULL on error.
-    fn crypt_rn(phrase: *const c_char, setting: *const c_char, data: *mut c_void, size: c_int) -> *mut c_char;
+    fn crypt_rn(
+        phrase: *const c_char,
+        setting: *const c_char,
+        data: *mut c_void,
+        size: c_int,
+    ) -> *mut c_char;
 }
 
 /// `sizeof(struct crypt_data)` in libxcrypt 4.4 (32768); passed to
@@ -94,7 +107,12 @@ pub fn crypt(password: &[u8], hash: &[u8]) -> Option<Vec<u8>> {
     // SAFETY: both strings are NUL-terminated; `data` is a writable buffer
     // of CRYPT_DATA_SIZE bytes, which is the size we pass.
     let out = unsafe {
-        crypt_rn(phrase.as_ptr(), setting.as_ptr(), data.as_mut_ptr().cast(), CRYPT_DATA_SIZE as c_int)
+        crypt_rn(
+            phrase.as_ptr(),
+            setting.as_ptr(),
+            data.as_mut_ptr().cast(),
+            CRYPT_DATA_SIZE as c_int,
+        )
     };
     let result = if out.is_null() {
         None
@@ -122,7 +140,9 @@ pub fn random_u64() -> u64 {
         } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             // No usable random source: fall back to time and pid, which still
             // keeps the APOP timestamp unique per connection.
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
             return (t as u64) ^ (u64::from(std::process::id()) << 32);
         }
     }
@@ -166,13 +186,16 @@ pub fn copy_file_range(
     dst_off: u64,
     len: usize,
 ) -> io::Result<usize> {
-    let (Ok(mut so), Ok(mut d)) = (libc::loff_t::try_from(src_off), libc::loff_t::try_from(dst_off))
-    else {
+    let (Ok(mut so), Ok(mut d)) = (
+        libc::loff_t::try_from(src_off),
+        libc::loff_t::try_from(dst_off),
+    ) else {
         return Err(io::Error::from_raw_os_error(libc::EFBIG));
     };
     // SAFETY: both descriptors are open for the duration of the call; the
     // offset pointers point at live local variables the kernel updates.
-    let n = unsafe { libc::copy_file_range(src.as_raw_fd(), &mut so, dst.as_raw_fd(), &mut d, len, 0) };
+    let n =
+        unsafe { libc::copy_file_range(src.as_raw_fd(), &mut so, dst.as_raw_fd(), &mut d, len, 0) };
     if n >= 0 {
         return Ok(n as usize);
     }
@@ -224,9 +247,17 @@ extern "C" fn on_hangup(_sig: c_int) {
 /// SA_RESTART); SIGPIPE is ignored so a vanished client shows up as EPIPE.
 pub fn install_signal_handlers() -> io::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let hup = SigAction::new(SigHandler::Handler(on_hangup), SaFlags::empty(), SigSet::empty());
+    let hup = SigAction::new(
+        SigHandler::Handler(on_hangup),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    for (sig, act) in [(Signal::SIGHUP, &hup), (Signal::SIGTERM, &hup), (Signal::SIGPIPE, &ign)] {
+    for (sig, act) in [
+        (Signal::SIGHUP, &hup),
+        (Signal::SIGTERM, &hup),
+        (Signal::SIGPIPE, &ign),
+    ] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; SIG_IGN has no handler code at all.
         unsafe { sigaction(sig, act) }.map_err(io::Error::from)?;

@@ -22,7 +22,10 @@ pub struct Outcome {
 
 impl Outcome {
     fn fail(e: AuthError) -> Outcome {
-        Outcome { result: Err(e), delay: true }
+        Outcome {
+            result: Err(e),
+            delay: true,
+        }
     }
 }
 
@@ -36,10 +39,16 @@ pub fn check_pass(user: &[u8], password: &[u8], block_uid: u32, today: i64) -> O
     // COMPAT qpopper 2.53: BLOCK_UID is checked before the password and
     // answered at once; uids 0..=BLOCK_UID are blocked.
     if account.uid <= block_uid {
-        return Outcome { result: Err(AuthError::UidBlocked(block_uid)), delay: false };
+        return Outcome {
+            result: Err(AuthError::UidBlocked(block_uid)),
+            delay: false,
+        };
     }
     match passwd::verify(&account, password, today) {
-        Ok(passwd::Verdict::Good) => Outcome { result: Ok(account), delay: false },
+        Ok(passwd::Verdict::Good) => Outcome {
+            result: Ok(account),
+            delay: false,
+        },
         Ok(passwd::Verdict::Bad) => Outcome::fail(AuthError::BadPassword),
         Ok(passwd::Verdict::AccountExpired) => Outcome::fail(AuthError::AccountExpired),
         Ok(passwd::Verdict::PasswordExpired) => Outcome::fail(AuthError::PasswordExpired),

@@ -27,12 +27,19 @@ pub struct Account {
 
 /// Looks a name up in passwd. `Ok(None)` when there is no such user.
 pub fn lookup(name: &[u8]) -> std::io::Result<Option<Account>> {
-    let Ok(s) = std::str::from_utf8(name) else { return Ok(None) };
+    let Ok(s) = std::str::from_utf8(name) else {
+        return Ok(None);
+    };
     if s.contains('\0') {
         return Ok(None);
     }
     match nix::unistd::User::from_name(s) {
-        Ok(Some(u)) => Ok(Some(Account { name: u.name, uid: u.uid.as_raw(), gid: u.gid.as_raw(), home: u.dir })),
+        Ok(Some(u)) => Ok(Some(Account {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        })),
         Ok(None) => Ok(None),
         Err(e) => Err(std::io::Error::from(e)),
     }
@@ -55,8 +62,12 @@ pub enum Verdict {
 /// the epoch. Expiry is only reported for the right password, so it reveals
 /// nothing to someone guessing.
 pub fn verify(account: &Account, password: &[u8], today: i64) -> std::io::Result<Verdict> {
-    let Ok(cname) = CString::new(account.name.as_bytes()) else { return Ok(Verdict::Bad) };
-    let Some(sp) = sys::shadow_entry(&cname)? else { return Ok(Verdict::Bad) };
+    let Ok(cname) = CString::new(account.name.as_bytes()) else {
+        return Ok(Verdict::Bad);
+    };
+    let Some(sp) = sys::shadow_entry(&cname)? else {
+        return Ok(Verdict::Bad);
+    };
     Ok(judge(&sp, password, today))
 }
 
@@ -66,7 +77,9 @@ fn judge(sp: &sys::ShadowEntry, password: &[u8], today: i64) -> Verdict {
     if sp.hash.is_empty() || sp.hash.starts_with(b"!") || sp.hash.starts_with(b"*") {
         return Verdict::Bad;
     }
-    let Some(computed) = sys::crypt(password, &sp.hash) else { return Verdict::Bad };
+    let Some(computed) = sys::crypt(password, &sp.hash) else {
+        return Verdict::Bad;
+    };
     let equal = computed.len() == sp.hash.len() && bool::from(computed.ct_eq(&sp.hash));
     if !equal {
         return Verdict::Bad;
@@ -74,7 +87,9 @@ fn judge(sp: &sys::ShadowEntry, password: &[u8], today: i64) -> Verdict {
     if sp.expire >= 0 && today >= sp.expire {
         return Verdict::AccountExpired;
     }
-    if sp.last_change == 0 || (sp.max_age >= 0 && sp.last_change > 0 && today >= sp.last_change + sp.max_age) {
+    if sp.last_change == 0
+        || (sp.max_age >= 0 && sp.last_change > 0 && today >= sp.last_change + sp.max_age)
+    {
         return Verdict::PasswordExpired;
     }
     Verdict::Good
@@ -85,7 +100,12 @@ mod tests {
     use super::*;
 
     fn entry(hash: &str, last_change: i64, max_age: i64, expire: i64) -> sys::ShadowEntry {
-        sys::ShadowEntry { hash: hash.as_bytes().to_vec(), last_change, max_age, expire }
+        sys::ShadowEntry {
+            hash: hash.as_bytes().to_vec(),
+            last_change,
+            max_age,
+            expire,
+        }
     }
 
     /// Hashes made with libxcrypt itself, so the test needs no fixtures.
@@ -105,30 +125,74 @@ mod tests {
         for m in ["yescrypt", "sha512", "sha256", "md5"] {
             let h = hash(m, "tanstaaf");
             assert!(h.len() > 20, "{m}: {h}");
-            assert_eq!(judge(&entry(&h, 19000, 99999, -1), b"tanstaaf", 20000), Verdict::Good, "{m}");
-            assert_eq!(judge(&entry(&h, 19000, 99999, -1), b"tanstaa", 20000), Verdict::Bad, "{m}");
-            assert_eq!(judge(&entry(&h, 19000, 99999, -1), b"tanstaaf ", 20000), Verdict::Bad, "{m}");
+            assert_eq!(
+                judge(&entry(&h, 19000, 99999, -1), b"tanstaaf", 20000),
+                Verdict::Good,
+                "{m}"
+            );
+            assert_eq!(
+                judge(&entry(&h, 19000, 99999, -1), b"tanstaa", 20000),
+                Verdict::Bad,
+                "{m}"
+            );
+            assert_eq!(
+                judge(&entry(&h, 19000, 99999, -1), b"tanstaaf ", 20000),
+                Verdict::Bad,
+                "{m}"
+            );
         }
     }
 
     #[test]
     fn locked_and_empty_hashes_never_match() {
         let h = hash("sha512", "pw");
-        for bad in [String::new(), format!("!{h}"), "*".to_string(), "!".to_string(), "x".to_string()] {
-            assert_eq!(judge(&entry(&bad, 19000, -1, -1), b"pw", 20000), Verdict::Bad, "{bad}");
-            assert_eq!(judge(&entry(&bad, 19000, -1, -1), b"", 20000), Verdict::Bad, "{bad}");
+        for bad in [
+            String::new(),
+            format!("!{h}"),
+            "*".to_string(),
+            "!".to_string(),
+            "x".to_string(),
+        ] {
+            assert_eq!(
+                judge(&entry(&bad, 19000, -1, -1), b"pw", 20000),
+                Verdict::Bad,
+                "{bad}"
+            );
+            assert_eq!(
+                judge(&entry(&bad, 19000, -1, -1), b"", 20000),
+                Verdict::Bad,
+                "{bad}"
+            );
         }
-        assert_eq!(judge(&entry(&h, 19000, -1, -1), b"p\0w", 20000), Verdict::Bad);
+        assert_eq!(
+            judge(&entry(&h, 19000, -1, -1), b"p\0w", 20000),
+            Verdict::Bad
+        );
     }
 
     #[test]
     fn expiry_only_for_the_right_password() {
         let h = hash("sha512", "pw");
-        assert_eq!(judge(&entry(&h, 19000, -1, 20000), b"pw", 20000), Verdict::AccountExpired);
-        assert_eq!(judge(&entry(&h, 19000, -1, 20001), b"pw", 20000), Verdict::Good);
-        assert_eq!(judge(&entry(&h, 19000, -1, 20000), b"wrong", 20000), Verdict::Bad);
-        assert_eq!(judge(&entry(&h, 19000, 30, -1), b"pw", 20000), Verdict::PasswordExpired);
-        assert_eq!(judge(&entry(&h, 0, -1, -1), b"pw", 20000), Verdict::PasswordExpired);
+        assert_eq!(
+            judge(&entry(&h, 19000, -1, 20000), b"pw", 20000),
+            Verdict::AccountExpired
+        );
+        assert_eq!(
+            judge(&entry(&h, 19000, -1, 20001), b"pw", 20000),
+            Verdict::Good
+        );
+        assert_eq!(
+            judge(&entry(&h, 19000, -1, 20000), b"wrong", 20000),
+            Verdict::Bad
+        );
+        assert_eq!(
+            judge(&entry(&h, 19000, 30, -1), b"pw", 20000),
+            Verdict::PasswordExpired
+        );
+        assert_eq!(
+            judge(&entry(&h, 0, -1, -1), b"pw", 20000),
+            Verdict::PasswordExpired
+        );
         assert_eq!(judge(&entry(&h, -1, -1, -1), b"pw", 20000), Verdict::Good);
     }
 }

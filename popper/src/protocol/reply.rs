@@ -369,9 +369,9 @@ fn maildrop_text(m: &MaildropError, t: &mut Vec<u8>) {
         MaildropError::RecoveryNeeded { path } => format!(
             "[SYS/PERM] {path} needs the administrator: an interrupted update cannot be completed; nothing was changed."
         ),
-        MaildropError::BadTempDrop { path } => format!(
-            "[SYS/PERM] Your temporary drop file {path} is not empty and is not a mailbox."
-        ),
+        MaildropError::BadTempDrop { path } => {
+            format!("[SYS/PERM] Your temporary drop file {path} is not empty and is not a mailbox.")
+        }
         MaildropError::Io { op, path, errno } => {
             format!("[SYS/TEMP] Error {op} {path} ({errno}); mailbox left unchanged.")
         }

@@ -455,7 +455,13 @@ pub fn read_exact_at(src: &File, buf: &mut [u8], offset: u64) -> io::Result<()> 
 /// Copies `len` bytes between files at the given offsets: in the kernel
 /// with `copy_file_range` where it works, else through a buffer. Reaching
 /// the end of `src` early is an error.
-pub fn copy_bytes(src: &File, mut from: u64, dst: &File, mut to: u64, mut len: u64) -> io::Result<()> {
+pub fn copy_bytes(
+    src: &File,
+    mut from: u64,
+    dst: &File,
+    mut to: u64,
+    mut len: u64,
+) -> io::Result<()> {
     let mut in_kernel = true;
     let mut buf = Vec::new();
     while len > 0 {
@@ -538,7 +544,11 @@ mod tests {
         let dir = tempdir();
         let spool_path = dir.join("spool");
         std::fs::write(&spool_path, b"0123456789OLDTAIL-OLDTAIL").unwrap();
-        let spool = OpenOptions::new().read(true).write(true).open(&spool_path).unwrap();
+        let spool = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&spool_path)
+            .unwrap();
         let jpath = dir.join(".u.pop.journal");
         let j = Journal::create(&jpath).unwrap();
         assert!(Journal::create(&jpath).is_err(), "must not reuse a journal");
@@ -560,7 +570,9 @@ mod tests {
             merges_temp_drop: false,
         };
         j.commit(&h).unwrap();
-        let j = Journal::open(&jpath, nix::unistd::geteuid().as_raw()).unwrap().unwrap();
+        let j = Journal::open(&jpath, nix::unistd::geteuid().as_raw())
+            .unwrap()
+            .unwrap();
         assert_eq!(j.header().unwrap(), Some(h.clone()));
         j.apply(&spool, &h).unwrap();
         // Applying again changes nothing.
@@ -576,7 +588,11 @@ mod tests {
         let dir = tempdir();
         let spool_path = dir.join("spool");
         std::fs::write(&spool_path, b"abc").unwrap();
-        let spool = OpenOptions::new().read(true).write(true).open(&spool_path).unwrap();
+        let spool = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&spool_path)
+            .unwrap();
         let j = Journal::create(&dir.join("j")).unwrap();
         let big = vec![b'x'; 200_000];
         let mut w = j.writer(&spool);
@@ -624,7 +640,10 @@ mod tests {
         assert!(tail == want.as_slice());
         let mut w = j.writer(&src);
         w.copy(2_999_990, 100).unwrap();
-        assert!(w.finish().is_err(), "reading past the end of the spool is an error");
+        assert!(
+            w.finish().is_err(),
+            "reading past the end of the spool is an error"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -49,21 +49,30 @@ impl SessionLock {
                 .write(true)
                 .create(true)
                 .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+                .custom_flags(
+                    libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
+                )
                 .open(&path)
             {
                 Ok(f) => f,
                 Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                     return Err(MaildropError::TempNotRegular { path: shown });
                 }
-                Err(e) => return Err(MaildropError::TempOpen { path: shown, errno: e.raw_os_error().unwrap_or(0) }),
+                Err(e) => {
+                    return Err(MaildropError::TempOpen {
+                        path: shown,
+                        errno: e.raw_os_error().unwrap_or(0),
+                    });
+                }
             };
             let md = file.metadata().map_err(|e| io_err("stat", &path, &e))?;
             if !md.file_type().is_file() {
                 return Err(MaildropError::TempNotRegular { path: shown });
             }
             if md.uid() != uid {
-                return Err(MaildropError::TempNotOwned { user: user.to_string() });
+                return Err(MaildropError::TempNotOwned {
+                    user: user.to_string(),
+                });
             }
             if md.mode() & 0o077 != 0 {
                 return Err(MaildropError::TempAccessible { path: shown });
@@ -74,18 +83,26 @@ impl SessionLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(MaildropError::LockBusy { path: shown, errno: libc::EWOULDBLOCK });
+                    return Err(MaildropError::LockBusy {
+                        path: shown,
+                        errno: libc::EWOULDBLOCK,
+                    });
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(io_err("flock", &path, &e)),
             }
             // Still the file at that path? (It may have been unlinked by the
             // session that just ended.)
             match std::fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == md.ino() && now.dev() == md.dev() => return Ok(SessionLock { file, path }),
+                Ok(now) if now.ino() == md.ino() && now.dev() == md.dev() => {
+                    return Ok(SessionLock { file, path });
+                }
                 _ => continue,
             }
         }
-        Err(MaildropError::LockBusy { path: shown, errno: libc::EWOULDBLOCK })
+        Err(MaildropError::LockBusy {
+            path: shown,
+            errno: libc::EWOULDBLOCK,
+        })
     }
 
     /// The lock file. It is empty, except when a qpopper that died left
@@ -202,13 +219,15 @@ impl SpoolLock {
             l_len: 0,
             l_pid: 0,
         };
-        retry(deadline, "mail spool lock (fcntl)", || {
-            match nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETLK(&fl)) {
+        retry(
+            deadline,
+            "mail spool lock (fcntl)",
+            || match nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETLK(&fl)) {
                 Ok(_) => Ok(true),
                 Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(false),
                 Err(e) => Err(io_err("fcntl", spool, &io::Error::from(e))),
-            }
-        })?;
+            },
+        )?;
         lock.spool = Some(file);
         retry(deadline, "mail spool lock (flock)", || {
             match lock.spool.as_ref().map(File::try_lock) {
@@ -249,7 +268,11 @@ impl Drop for SpoolLock {
 }
 
 /// Retries `attempt` (true = got it) with growing pauses until `deadline`.
-fn retry(deadline: Instant, what: &str, mut attempt: impl FnMut() -> Result<bool, MaildropError>) -> Result<(), MaildropError> {
+fn retry(
+    deadline: Instant,
+    what: &str,
+    mut attempt: impl FnMut() -> Result<bool, MaildropError>,
+) -> Result<(), MaildropError> {
     let mut pause = Duration::from_millis(10);
     loop {
         if attempt()? {
@@ -257,7 +280,9 @@ fn retry(deadline: Instant, what: &str, mut attempt: impl FnMut() -> Result<bool
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(MaildropError::LockTimeout { what: what.to_string() });
+            return Err(MaildropError::LockTimeout {
+                what: what.to_string(),
+            });
         }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(500));
@@ -272,7 +297,10 @@ fn token(host: &str) -> String {
 
 /// The pid in a dotlock written by a popper on `host`, if it is one.
 fn popper_pid(text: &str, host: &str) -> Option<u32> {
-    let rest = text.strip_prefix("popper:")?.strip_prefix(host)?.strip_prefix(':')?;
+    let rest = text
+        .strip_prefix("popper:")?
+        .strip_prefix(host)?
+        .strip_prefix(':')?;
     rest.trim_end().parse().ok()
 }
 
@@ -359,7 +387,11 @@ fn dotlock(
 }
 
 fn read_small(path: &Path) -> Option<String> {
-    let f = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
     let mut s = String::new();
     f.take(256).read_to_string(&mut s).ok()?;
     Some(s)

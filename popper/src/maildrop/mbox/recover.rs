@@ -98,7 +98,9 @@ fn finish_journal(
         return Ok(false);
     };
     let jshown = ctx.journal_path.display().to_string();
-    let header = journal.header().map_err(|e| fs_error("read", ctx.journal_path, &e))?;
+    let header = journal
+        .header()
+        .map_err(|e| fs_error("read", ctx.journal_path, &e))?;
     let Some(header) = header else {
         notes.push(format!(
             "removed {jshown}: an update that never reached its commit point (the spool was not changed)"
@@ -106,7 +108,9 @@ fn finish_journal(
         journal.discard();
         return Ok(false);
     };
-    let stored = journal.stored_tail().map_err(|e| fs_error("stat", ctx.journal_path, &e))?;
+    let stored = journal
+        .stored_tail()
+        .map_err(|e| fs_error("stat", ctx.journal_path, &e))?;
     let identity = spool
         .map(File::metadata)
         .transpose()
@@ -123,7 +127,10 @@ fn finish_journal(
         ));
         return Ok(false);
     };
-    let size = file.metadata().map_err(|e| fs_error("stat", ctx.spool_path, &e))?.len();
+    let size = file
+        .metadata()
+        .map_err(|e| fs_error("stat", ctx.spool_path, &e))?
+        .len();
     let intact = ctx.orphan_pid == Some(header.pid);
     let tail = TailView {
         journal: journal.file(),
@@ -190,7 +197,9 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
     if dotlock_intact {
         // Nobody else wrote: the size is old, new, or (growth cut short
         // between a failed fallocate and its undo) in between.
-        return (old.min(new)..=old.max(new)).contains(&size).then_some(None);
+        return (old.min(new)..=old.max(new))
+            .contains(&size)
+            .then_some(None);
     }
     if size < old.min(new) {
         return None;
@@ -208,10 +217,7 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
         read_full(spool, &mut at_old, old)?;
         let mut in_tail = vec![0u8; probe_len];
         read_full(tail, &mut in_tail, old - h.from)?;
-        let grown = at_old
-            .iter()
-            .zip(&in_tail)
-            .all(|(s, t)| *s == 0 || s == t);
+        let grown = at_old.iter().zip(&in_tail).all(|(s, t)| *s == 0 || s == t);
         return Some(if grown {
             (size > new).then_some(new)
         } else {
@@ -262,7 +268,8 @@ fn rejournal(
     let jerr = |e: io::Error| fs_error("write", &newer, &e);
     let j = Journal::create(&newer).map_err(jerr)?;
     let mut w = j.writer(file);
-    w.copy_other(old.file(), HEADER_LEN, h.tail_len).map_err(jerr)?;
+    w.copy_other(old.file(), HEADER_LEN, h.tail_len)
+        .map_err(jerr)?;
     w.copy(at, size - at).map_err(jerr)?;
     let tail_len = w.finish().map_err(jerr)?;
     let header = Header {
@@ -271,7 +278,8 @@ fn rejournal(
         from: h.from,
         old_len: size,
         tail_len,
-        sample: sample_at(file, h.from + tail_len, size).map_err(|e| fs_error("read", ctx.spool_path, &e))?,
+        sample: sample_at(file, h.from + tail_len, size)
+            .map_err(|e| fs_error("read", ctx.spool_path, &e))?,
         merges_temp_drop: h.merges_temp_drop,
     };
     j.commit(&header).map_err(jerr)?;
@@ -323,7 +331,9 @@ fn merge_temp_drop(
     let Some(file) = spool.as_ref() else {
         return Ok(false);
     };
-    let md = file.metadata().map_err(|e| fs_error("stat", ctx.spool_path, &e))?;
+    let md = file
+        .metadata()
+        .map_err(|e| fs_error("stat", ctx.spool_path, &e))?;
     let size = md.len();
     let jerr = |e: io::Error| fs_error("write", ctx.journal_path, &e);
     let j = Journal::create(ctx.journal_path).map_err(jerr)?;
@@ -335,8 +345,12 @@ fn merge_temp_drop(
     let got = FileExt::read_at(d, &mut last2, tail_at).map_err(|e| fs_error("read", dpath, &e))?;
     let ends_blank = got == 2 && last2 == *b"\n\n";
     if size > 0 && !ends_blank {
-        w.lit(if last2[got.saturating_sub(1)] == b'\n' { b"\n" } else { b"\n\n" })
-            .map_err(jerr)?;
+        w.lit(if last2[got.saturating_sub(1)] == b'\n' {
+            b"\n"
+        } else {
+            b"\n\n"
+        })
+        .map_err(jerr)?;
     }
     w.copy(0, size).map_err(jerr)?;
     let tail_len = match w.finish() {
@@ -390,11 +404,26 @@ mod tests {
         let h = header(100, 10, 50, b"");
         let spool = vec![b'x'; 200];
         let tail = vec![b't'; 50];
-        assert_eq!(appended_start(spool.as_slice(), 100, &h, tail.as_slice(), true), Some(None));
-        assert_eq!(appended_start(spool.as_slice(), 60, &h, tail.as_slice(), true), Some(None));
-        assert_eq!(appended_start(spool.as_slice(), 70, &h, tail.as_slice(), true), Some(None));
-        assert_eq!(appended_start(spool.as_slice(), 101, &h, tail.as_slice(), true), None);
-        assert_eq!(appended_start(spool.as_slice(), 59, &h, tail.as_slice(), true), None);
+        assert_eq!(
+            appended_start(spool.as_slice(), 100, &h, tail.as_slice(), true),
+            Some(None)
+        );
+        assert_eq!(
+            appended_start(spool.as_slice(), 60, &h, tail.as_slice(), true),
+            Some(None)
+        );
+        assert_eq!(
+            appended_start(spool.as_slice(), 70, &h, tail.as_slice(), true),
+            Some(None)
+        );
+        assert_eq!(
+            appended_start(spool.as_slice(), 101, &h, tail.as_slice(), true),
+            None
+        );
+        assert_eq!(
+            appended_start(spool.as_slice(), 59, &h, tail.as_slice(), true),
+            None
+        );
     }
 
     #[test]
@@ -406,23 +435,41 @@ mod tests {
         // Not grown, mail appended at the old end.
         let mut s = vec![b'o'; 100];
         s.extend_from_slice(mail);
-        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(100)));
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            Some(Some(100))
+        );
         // Grown (zeros), partially copied, mail appended at the new end.
         let mut s = tail[..50].to_vec();
         s.resize(120, 0);
         s.extend_from_slice(mail);
-        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(120)));
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            Some(Some(120))
+        );
         // Fully copied, then mail appended at the new end.
         let mut s = tail.clone();
         s.extend_from_slice(mail);
-        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(120)));
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            Some(Some(120))
+        );
         // Grown and nothing appended.
-        assert_eq!(appended_start(tail.as_slice(), 120, &h, tail.as_slice(), false), Some(None));
+        assert_eq!(
+            appended_start(tail.as_slice(), 120, &h, tail.as_slice(), false),
+            Some(None)
+        );
         // Not grown and nothing appended.
         let s = vec![b'o'; 100];
-        assert_eq!(appended_start(s.as_slice(), 100, &h, tail.as_slice(), false), Some(None));
+        assert_eq!(
+            appended_start(s.as_slice(), 100, &h, tail.as_slice(), false),
+            Some(None)
+        );
         // Shorter than either size: not our doing.
-        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice(), false), None);
+        assert_eq!(
+            appended_start(s.as_slice(), 99, &h, tail.as_slice(), false),
+            None
+        );
     }
 
     #[test]
@@ -436,24 +483,45 @@ mod tests {
         // Not truncated (old bytes still at 100), mail appended at 200.
         let mut s = old.clone();
         s.extend_from_slice(&mail);
-        assert_eq!(appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false), Some(Some(200)));
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            Some(Some(200))
+        );
         // Not truncated, nothing appended.
-        assert_eq!(appended_start(old.as_slice(), 200, &h, tail.as_slice(), false), Some(None));
+        assert_eq!(
+            appended_start(old.as_slice(), 200, &h, tail.as_slice(), false),
+            Some(None)
+        );
         // Truncated, then 30 bytes appended at 100.
         let mut s = old[..50].to_vec();
         s.extend_from_slice(&tail);
         s.extend_from_slice(&mail);
-        assert_eq!(appended_start(s.as_slice(), 130, &h, tail.as_slice(), false), Some(Some(100)));
+        assert_eq!(
+            appended_start(s.as_slice(), 130, &h, tail.as_slice(), false),
+            Some(Some(100))
+        );
         // Truncated, then exactly 100 bytes appended (size equals the old size).
         let mut s = old[..50].to_vec();
         s.extend_from_slice(&tail);
         s.extend_from_slice(&[b'M'; 100]);
-        assert_eq!(appended_start(s.as_slice(), 200, &h, tail.as_slice(), false), Some(Some(100)));
+        assert_eq!(
+            appended_start(s.as_slice(), 200, &h, tail.as_slice(), false),
+            Some(Some(100))
+        );
         // Truncated, then more than 100 bytes appended.
         s.extend_from_slice(&[b'N'; 50]);
-        assert_eq!(appended_start(s.as_slice(), 250, &h, tail.as_slice(), false), Some(Some(100)));
+        assert_eq!(
+            appended_start(s.as_slice(), 250, &h, tail.as_slice(), false),
+            Some(Some(100))
+        );
         // Truncated, nothing appended.
-        assert_eq!(appended_start(s.as_slice(), 100, &h, tail.as_slice(), false), Some(None));
-        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice(), false), None);
+        assert_eq!(
+            appended_start(s.as_slice(), 100, &h, tail.as_slice(), false),
+            Some(None)
+        );
+        assert_eq!(
+            appended_start(s.as_slice(), 99, &h, tail.as_slice(), false),
+            None
+        );
     }
 }

@@ -158,7 +158,16 @@ fn locked_update(
     }
     let journal = Journal::create(t.journal_path)
         .map_err(|e| Failure::Clean(fs_error("create", t.journal_path, &e)))?;
-    let header = match write_tail(t, scan, index, marks, k, &journal, (md.dev(), md.ino()), cur_len) {
+    let header = match write_tail(
+        t,
+        scan,
+        index,
+        marks,
+        k,
+        &journal,
+        (md.dev(), md.ino()),
+        cur_len,
+    ) {
         Ok(h) => h,
         Err(e) => {
             journal.discard();
@@ -268,7 +277,9 @@ fn writeback_error(spool: &Path, journal: &Path, e: WriteBackError) -> MaildropE
         WriteBackError::Moved => MaildropError::Changed {
             path: spool.display().to_string(),
         },
-        WriteBackError::Io(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => {
+        WriteBackError::Io(e)
+            if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) =>
+        {
             fs_error("write", journal, &e)
         }
         WriteBackError::Io(e) => fs_error("copy", spool, &e),

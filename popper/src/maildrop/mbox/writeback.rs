@@ -212,7 +212,8 @@ mod tests {
     impl ReplaceStatus for Vec<u8> {
         fn replace_status(self, with: &[u8]) -> Vec<u8> {
             let s = String::from_utf8(self).unwrap();
-            s.replace("Status: RO", std::str::from_utf8(with).unwrap()).into_bytes()
+            s.replace("Status: RO", std::str::from_utf8(with).unwrap())
+                .into_bytes()
         }
     }
 
@@ -235,7 +236,10 @@ mod tests {
     fn crlf_messages_get_crlf_lines() {
         let msg = b"From a Wed Dec  2 05:53 1992\r\nSubject: s\r\n\r\nbody\r\n";
         let got = rewrite(msg, &[false]);
-        let uid = scan(msg.as_slice(), msg.len() as u64).unwrap().msgs[0].meta.uid.clone();
+        let uid = scan(msg.as_slice(), msg.len() as u64).unwrap().msgs[0]
+            .meta
+            .uid
+            .clone();
         let want = [
             b"From a Wed Dec  2 05:53 1992\r\nX-UIDL: ".as_slice(),
             uid.as_bytes(),
@@ -250,7 +254,10 @@ mod tests {
         let msg = b"From a Wed Dec  2 05:53 1992\nSubject: s";
         let got = rewrite(msg, &[true]);
         let s = String::from_utf8_lossy(&got).into_owned();
-        assert!(s.starts_with("From a Wed Dec  2 05:53 1992\nX-UIDL: "), "{s}");
+        assert!(
+            s.starts_with("From a Wed Dec  2 05:53 1992\nX-UIDL: "),
+            "{s}"
+        );
         assert!(s.ends_with("\nSubject: s\nStatus: RO\n"), "{s}");
         // Only an envelope.
         let got = rewrite(b"From a Wed Dec  2 05:53 1992\n", &[false]);
@@ -264,7 +271,10 @@ mod tests {
         let s = String::from_utf8_lossy(&got).into_owned();
         let parts: Vec<&str> = s.split("\x01\x01\x01\x01\n").collect();
         assert_eq!(parts.len(), 5, "{s:?}");
-        assert!(parts[1].starts_with("X-UIDL: ") && parts[1].ends_with("Subject: one\nStatus: U\n\nbody 1\n"));
+        assert!(
+            parts[1].starts_with("X-UIDL: ")
+                && parts[1].ends_with("Subject: one\nStatus: U\n\nbody 1\n")
+        );
         assert!(parts[3].ends_with("Subject: two\nStatus: RO\n\nbody 2\n"));
         assert_eq!(rewrite(&got, &[false, true]), got);
     }
