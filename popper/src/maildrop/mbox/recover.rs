@@ -156,10 +156,10 @@ fn finish_journal(
         }
     };
     let merges = header.merges_temp_drop;
-    apply_committed(file, ctx.spool_path, journal, &header).map_err(stuck)?;
-    if merges {
-        empty_temp_drop(ctx)?;
-    }
+    apply_committed(file, ctx.spool_path, journal, &header, &|| {
+        if merges { empty_temp_drop(ctx) } else { Ok(()) }
+    })
+    .map_err(stuck)?;
     notes.push(format!(
         "completed an interrupted update of {} (process {})",
         ctx.spool_path.display(),
@@ -373,8 +373,10 @@ fn merge_temp_drop(
         j.discard();
         return Err(jerr(e));
     }
-    apply_committed(file, ctx.spool_path, j, &header).map_err(stuck)?;
-    empty_temp_drop(ctx)?;
+    // The temporary maildrop is emptied before the journal is cleared: a
+    // crash in between leaves a journal that says to empty it, never mail
+    // in both places with nothing to say it was merged.
+    apply_committed(file, ctx.spool_path, j, &header, &|| empty_temp_drop(ctx)).map_err(stuck)?;
     notes.push(format!(
         "moved {dlen} bytes of mail left by qpopper in {} back into {}",
         dpath.display(),

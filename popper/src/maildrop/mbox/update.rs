@@ -179,19 +179,23 @@ fn locked_update(
         journal.discard();
         return Err(Failure::Clean(fs_error("write", &jpath, &e)));
     }
-    apply_committed(t.file, path, journal, &header)?;
+    apply_committed(t.file, path, journal, &header, &|| Ok(()))?;
     Ok(CommitStats {
         bytes_written: header.tail_len,
     })
 }
 
 /// Steps 4–7 for a committed journal: shared by the update and by
-/// recovery at login.
+/// recovery at login. `on_applied` runs after the spool is final and
+/// before the journal is cleared, so what it does is redone by the next
+/// login if popper dies before the clear (recovery uses it to empty a
+/// merged qpopper temporary maildrop).
 pub fn apply_committed(
     file: &File,
     path: &Path,
     journal: Journal,
     header: &Header,
+    on_applied: &dyn Fn() -> Result<(), MaildropError>,
 ) -> Result<(), Failure> {
     let mut last = None;
     for attempt in 0..APPLY_TRIES {
@@ -200,6 +204,7 @@ pub fn apply_committed(
         }
         match journal.apply(file, header) {
             Ok(()) => {
+                on_applied().map_err(Failure::Stuck)?;
                 let jpath = journal.path().to_path_buf();
                 return journal
                     .clear()
