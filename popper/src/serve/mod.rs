@@ -107,12 +107,13 @@ pub fn run(
     };
     session.greeting().write_to(d.conn.buffer());
     let end = d.serve(&mut session);
+    // The mailbox is closed (its session lock released) before the
+    // sign-off, as qpopper removed its temporary drop first: a client that
+    // has read the sign-off may log in again at once.
+    let who = d.user.take().map(|u| u.user);
     session.sign_off().write_to(d.conn.buffer());
     let _ = d.conn.flush();
-    let who = d
-        .user
-        .as_ref()
-        .map_or("(none)".to_string(), |u| u.user.clone());
+    let who = who.unwrap_or_else(|| "(none)".to_string());
     d.log.debug(&format!(
         "(v{VERSION}) Ending request from \"{who}\" at {}: {end:?}",
         d.peer.describe()

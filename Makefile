@@ -1,0 +1,45 @@
+# popper: the README's two commands are `make demo` and `make test`.
+#
+#   make            build popper (release)
+#   make demo       run popper under a real inetd on 127.0.0.1:1110 with a demo user
+#   make test       install what the tests need, then lint, unit and end-to-end tests
+#   make lint       rustfmt and clippy only
+#
+# Every target installs the Debian packages it needs (scripts/setup.sh) and is
+# safe to run again.
+
+CARGO ?= cargo
+SHELL := /bin/bash
+
+.PHONY: all build demo test lint unit e2e setup-build setup-demo setup-test clean
+
+all: build
+
+setup-build:
+	@scripts/setup.sh build
+setup-demo:
+	@scripts/setup.sh demo
+setup-test:
+	@scripts/setup.sh test
+
+build: setup-build
+	$(CARGO) build --release --locked -p popper -p popauth
+
+demo: setup-demo build
+	scripts/demo.sh
+
+lint: setup-build
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+unit: setup-build
+	$(CARGO) test --locked -p popper -p popauth
+
+e2e: setup-test
+	$(CARGO) build --locked -p popper -p popauth --bins
+	$(CARGO) test --locked -p popper-e2e -- --test-threads 8
+
+test: setup-test lint unit e2e
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,50 @@
+//! The binaries under test, built once per test run with the cargo that
+//! runs the tests, so `cargo test` never uses stale ones.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// A build of the workspace's binaries: `features` for popper, in its own
+/// target directory (so feature builds do not replace each other).
+fn build(features: &[&str], target: &str) -> PathBuf {
+    let root = root();
+    let target_dir = root.join("target").join(target);
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(&root)
+        .args([
+            "build", "--quiet", "-p", "popper", "-p", "popauth", "--bins",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if !features.is_empty() {
+        cmd.arg("--no-default-features")
+            .arg("--features")
+            .arg(features.join(","));
+    }
+    crate::run(&mut cmd);
+    target_dir.join("debug")
+}
+
+/// The default build (`popper`, `popauth`).
+pub fn default_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build(&[], "e2e"))
+}
+
+/// The popper binary of the default build.
+pub fn popper() -> PathBuf {
+    default_dir().join("popper")
+}

@@ -1,0 +1,316 @@
+//! A test's private world: its own `/var/mail` (and whatever else it binds
+//! over system paths) in a private mount namespace made with `unshare -m`,
+//! and the real servers (inetd) and popper processes running inside it.
+//!
+//! The sandbox directory is visible from outside too, so a test writes
+//! spools before a session and reads them after, while popper inside sees
+//! them at `/var/mail/USER`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::users::{TestUser, mail_gid};
+
+/// A private set of files bound over system paths, and the processes
+/// using them.
+pub struct Sandbox {
+    /// The sandbox directory (outside view).
+    pub dir: PathBuf,
+    /// The spool directory, bound over `/var/mail`.
+    pub mail: PathBuf,
+    binds: Vec<(PathBuf, PathBuf)>,
+    servers: Vec<Child>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Sandbox {
+    /// A new sandbox named after the test. Its `popper.conf` sets a short
+    /// failure delay (0.1 s) so failed logins do not slow the tests.
+    pub fn new(name: &str) -> Sandbox {
+        crate::require_root();
+        let dir = Path::new("/tmp/popper-e2e").join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mail = dir.join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        // Debian's /var/mail: root:mail 2775.
+        std::os::unix::fs::chown(&mail, Some(0), Some(mail_gid())).unwrap();
+        std::fs::set_permissions(&mail, std::fs::Permissions::from_mode(0o2775)).unwrap();
+        std::fs::write(dir.join("popper.conf"), "set auth-fail-delay = 0.1\n").unwrap();
+        Sandbox {
+            dir,
+            mail,
+            binds: Vec::new(),
+            servers: Vec::new(),
+        }
+    }
+
+    /// The configuration file every session is given with `-f`.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("popper.conf")
+    }
+
+    /// Adds a line to `popper.conf`.
+    pub fn set(&self, line: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.conf())
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+
+    /// The trace file every session given [`Sandbox::popper_args`] logs to.
+    pub fn trace_path(&self) -> PathBuf {
+        self.dir.join("trace.log")
+    }
+
+    /// What popper logged so far.
+    pub fn trace(&self) -> String {
+        std::fs::read_to_string(self.trace_path()).unwrap_or_default()
+    }
+
+    /// Binds `src` over `dst` inside the namespace (for servers started
+    /// after this call).
+    pub fn bind(&mut self, src: &Path, dst: &Path) {
+        self.binds.push((src.to_path_buf(), dst.to_path_buf()));
+    }
+
+    /// popper's usual arguments here: `-s -d -f CONF -t TRACE` plus `extra`.
+    pub fn popper_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "-s".into(),
+            "-d".into(),
+            "-f".into(),
+            self.conf().display().to_string(),
+            "-t".into(),
+            self.trace_path().display().to_string(),
+        ]);
+        v
+    }
+
+    /// A command that runs `program args` inside the namespace.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, program: &Path, args: &[S]) -> Command {
+        let mut script = String::from(
+            "set -e\nmount --bind \"$SB_MAIL\" /var/mail\nmount -t tmpfs tmpfs /run\n",
+        );
+        for (i, _) in self.binds.iter().enumerate() {
+            script.push_str(&format!("mount --bind \"$SB_SRC{i}\" \"$SB_DST{i}\"\n"));
+        }
+        script.push_str("exec \"$@\"\n");
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-m",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(program)
+        .args(args)
+        .env("SB_MAIL", &self.mail);
+        for (i, (src, dst)) in self.binds.iter().enumerate() {
+            cmd.env(format!("SB_SRC{i}"), src)
+                .env(format!("SB_DST{i}"), dst);
+        }
+        cmd
+    }
+
+    /// Runs popper on a pipe (stdin = `input`) inside the namespace and
+    /// returns what it wrote and how it exited. Killed after 60 s.
+    pub fn pipe(&self, popper: &Path, args: &[String], input: &[u8]) -> Output {
+        let mut child = self
+            .command(popper, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = wait_output(child, Duration::from_secs(60));
+        let _ = feeder.join();
+        out
+    }
+
+    /// Starts a real inetd (openbsd-inetd, in the foreground) in the
+    /// namespace, serving `server argv` on a free loopback port, and waits
+    /// until it listens. Returns the port.
+    pub fn inetd(&mut self, server: &Path, argv: &[String]) -> u16 {
+        let port = free_port();
+        let line = format!(
+            "127.0.0.1:{port} stream tcp nowait root {} {}\n",
+            server.display(),
+            argv.join(" ")
+        );
+        self.inetd_conf(&line, port);
+        port
+    }
+
+    /// Starts inetd with the given `inetd.conf` text, which must serve
+    /// `port` (the one waited for).
+    pub fn inetd_conf(&mut self, conf: &str, port: u16) {
+        let path = self.dir.join(format!("inetd-{port}.conf"));
+        std::fs::write(&path, conf).unwrap();
+        let mut child = self
+            .command(Path::new("/usr/sbin/inetd"), &[Path::new("-d"), &path])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("inetd (openbsd-inetd) must be installed: scripts/setup.sh test");
+        let seen = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let log = seen.clone();
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::create(dir.join(format!("inetd-{port}.log"))).ok();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = f.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let want = format!(":{port} ");
+        loop {
+            if seen
+                .lock()
+                .unwrap()
+                .lines()
+                .any(|l| l.starts_with("ADD") && l.contains(&want))
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("inetd exited ({status}): {}", seen.lock().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "inetd did not start: {}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.servers.push(child);
+    }
+
+    /// `/var/mail/USER` as seen from outside.
+    pub fn spool(&self, user: &TestUser) -> PathBuf {
+        self.mail.join(&user.name)
+    }
+
+    /// Writes `user`'s spool (owned by the user, group mail, 0660, as
+    /// Debian's delivery agents leave it).
+    pub fn write_spool(&self, user: &TestUser, bytes: &[u8]) {
+        let p = self.spool(user);
+        std::fs::write(&p, bytes).unwrap();
+        std::os::unix::fs::chown(&p, Some(user.uid), Some(mail_gid())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o660)).unwrap();
+    }
+
+    /// `user`'s spool now (empty when it does not exist).
+    pub fn read_spool(&self, user: &TestUser) -> Vec<u8> {
+        std::fs::read(self.spool(user)).unwrap_or_default()
+    }
+
+    /// Delivers `message` to `user` with Debian's procmail, the real
+    /// delivery agent (its own dotlock and fcntl locking), inside the
+    /// namespace so it writes this sandbox's spool.
+    pub fn deliver(&self, user: &TestUser, message: &[u8]) {
+        let mut child = self
+            .command(Path::new("/usr/bin/procmail"), &["-d", &user.name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("procmail must be installed");
+        child.stdin.take().unwrap().write_all(message).unwrap();
+        let out = wait_output(child, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "procmail: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for c in &mut self.servers {
+            // SAFETY: kill has no memory-safety preconditions.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(-(c.id() as i32), libc::SIGKILL);
+            }
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("sandbox kept for inspection: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits for `child`, killing its process group after `limit`.
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    let pid = child.id() as i32;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let killer = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill has no memory-safety preconditions.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
+        }
+        true
+    });
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::SeqCst);
+    let killed = killer.join().unwrap_or(false);
+    assert!(
+        !killed,
+        "process {pid} ran longer than {limit:?} and was killed"
+    );
+    out
+}
