@@ -225,10 +225,13 @@ impl<'r, R: ReadAt + ?Sized> Lines<'r, R> {
                 let start = self.pos;
                 self.pos += i + 1;
                 let cr = i > 0 && self.buf[start + i - 1] == b'\r';
+                // A line longer than LINE_PREFIX is seen by its prefix only,
+                // even when it happens to be whole in the buffer, so that
+                // results never depend on where reads and chunks end.
                 return Ok(Some(Line {
                     offset,
-                    prefix: &self.buf[start..start + i],
-                    whole: true,
+                    prefix: &self.buf[start..start + i.min(LINE_PREFIX)],
+                    whole: i <= LINE_PREFIX,
                     len: i as u64,
                     has_lf: true,
                     cr,
@@ -456,3 +459,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         len,
     })
 }
+
+#[cfg(test)]
+#[path = "scan_tests.rs"]
+mod tests;
