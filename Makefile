@@ -36,7 +36,6 @@ unit: setup-build
 	$(CARGO) test --locked -p popper -p popauth
 
 e2e: setup-test
-	$(CARGO) build --locked -p popper -p popauth --bins
 	$(CARGO) test --locked -p popper-e2e -- --test-threads 8
 
 test: setup-test lint unit e2e

@@ -365,8 +365,8 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                 "popper: unexpected argument \"{a}\""
             )));
         };
-        let mut chars = opts.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        let chars = opts.char_indices();
+        for (pos, c) in chars {
             match c {
                 'd' => f.debug = true,
                 's' => f.stats = true,

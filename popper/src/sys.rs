@@ -71,9 +71,9 @@ pub fn shadow_entry(name: &CStr) -> io::Result<Option<ShadowEntry>> {
         };
         let entry = ShadowEntry {
             hash,
-            last_change: i64::from(sp.sp_lstchg),
-            max_age: i64::from(sp.sp_max),
-            expire: i64::from(sp.sp_expire),
+            last_change: sp.sp_lstchg,
+            max_age: sp.sp_max,
+            expire: sp.sp_expire,
         };
         zeroize::Zeroize::zeroize(&mut buf);
         return Ok(Some(entry));

@@ -38,10 +38,11 @@ fn build(features: &[&str], target: &str) -> PathBuf {
     target_dir.join("debug")
 }
 
-/// The default build (`popper`, `popauth`).
+/// The default build (`popper`, `popauth`), in the workspace's own target
+/// directory so it shares the test build's compiled dependencies.
 pub fn default_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build(&[], "e2e"))
+    DIR.get_or_init(|| build(&[], ""))
 }
 
 /// The popper binary of the default build.

@@ -73,7 +73,6 @@ impl LineBuf {
             match memchr::memchr(b'\n', bytes) {
                 None => {
                     self.discarded += bytes.len() as u64;
-                    return;
                 }
                 Some(i) => {
                     self.discarded += i as u64 + 1;

@@ -411,9 +411,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
             let is_sep = line.whole && line.prefix == sep_line.as_slice();
             match cur.take() {
                 Some(c) if is_sep => {
-                    msgs.push(
-                        c.finish(line.offset, line.end()),
-                    );
+                    msgs.push(c.finish(line.offset, line.end()));
                 }
                 Some(mut c) => {
                     c.add(&line);

@@ -76,7 +76,7 @@ impl ReadAt for Interrupting<'_> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let c = self.calls.get();
         self.calls.set(c + 1);
-        if c % 2 == 0 {
+        if c.is_multiple_of(2) {
             return Err(io::Error::from(io::ErrorKind::Interrupted));
         }
         let n = buf.len().min(1 + (c as usize % 5000));
