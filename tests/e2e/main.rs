@@ -5,6 +5,7 @@
 
 mod clients;
 mod demo;
+mod docs;
 mod hostile;
 mod mailbox;
 mod session;

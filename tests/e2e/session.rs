@@ -330,3 +330,158 @@ fn pipelined_commands_are_answered_in_order() {
     }
     assert!(all.ends_with(" signing off.\r\n"));
 }
+
+/// The pid of the popper that logged `user` in, from the trace file.
+fn session_pid(sb: &popper_e2e::sandbox::Sandbox, user: &str) -> i32 {
+    let want = format!("POP login by user \"{user}\"");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(l) = sb.trace().lines().rev().find(|l| l.contains(&want)) {
+            let pid = l
+                .split("popper[")
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap();
+            return pid.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no login in {}", sb.trace());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn after_login_popper_runs_as_the_user_with_the_spool_group() {
+    let alice = user("pt_alice");
+    let (sb, port) = served("privdrop", &[]);
+    sb.write_spool(&alice, &mbox(&[Message::new("a@example.com", "s", "x")]));
+    let mut p = Pop::connect(port);
+    assert!(p.login(&alice).starts_with("+OK"));
+    let pid = session_pid(&sb, &alice.name);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        field("Uid:"),
+        vec![alice.uid; 4],
+        "real, effective, saved, fs uid"
+    );
+    assert_eq!(field("Gid:"), vec![alice.gid; 4]);
+    let mut groups = field("Groups:");
+    groups.sort();
+    let mut want = vec![alice.gid, popper_e2e::users::mail_gid()];
+    want.sort();
+    assert_eq!(
+        groups, want,
+        "the user's groups plus the spool directory's group"
+    );
+    p.cmd("QUIT");
+}
+
+#[test]
+fn sighup_ends_the_session_with_the_update() {
+    let alice = user("pt_alice");
+    let (sb, port) = served("sighup", &[]);
+    sb.write_spool(
+        &alice,
+        &mbox(&[
+            Message::new("a@example.com", "one", "1"),
+            Message::new("b@example.com", "two", "2"),
+        ]),
+    );
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    assert!(p.cmd("DELE 1").starts_with("+OK"));
+    let pid = session_pid(&sb, &alice.name);
+    popper_e2e::run(Command::new("kill").args(["-HUP", &pid.to_string()]));
+    assert_eq!(p.line(), "-ERR POP hangup");
+    assert!(p.line().contains("signing off."));
+    let left = String::from_utf8(sb.read_spool(&alice)).unwrap();
+    assert!(
+        !left.contains("Subject: one") && left.contains("Subject: two"),
+        "{left}"
+    );
+}
+
+#[test]
+fn logs_to_syslog_with_ident_popper_pid_and_facility_local0() {
+    let alice = user("pt_alice");
+    let sb = popper_e2e::sandbox::Sandbox::new("syslog");
+    // A private /dev (a tmpfs with the few devices needed) whose /dev/log
+    // is a datagram socket read by a small receiver: the real glibc
+    // syslog(3) path, without touching the machine's /dev.
+    let received = sb.dir.join("syslog.txt");
+    let receiver = "import socket,sys,os\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind('/dev/log')\nopen(sys.argv[1]+'.ready','w').close()\nf=open(sys.argv[1],'ab',0)\nwhile True:\n    f.write(s.recv(65536)+b'\\n')\n";
+    let script = format!(
+        "set -e\nmount --bind \"$SB_MAIL\" /var/mail\nd=$(mktemp -d)\nmount -t tmpfs tmpfs \"$d\"\nfor n in null zero urandom random tty; do touch \"$d/$n\"; mount --bind /dev/$n \"$d/$n\"; done\nmount --rbind \"$d\" /dev\n/usr/bin/python3 -c \"$RECEIVER\" {r} &\nwhile [ ! -e {r}.ready ]; do sleep 0.05; done\n\"$POPPER\" -s -d -f {conf}\nsleep 0.3\nkill $!\n",
+        r = received.display(),
+        conf = sb.conf().display()
+    );
+    let mut child = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .env("SB_MAIL", &sb.mail)
+        .env("RECEIVER", receiver)
+        .env("POPPER", popper_e2e::bins::popper())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            format!(
+                "USER pt_nosuch\r\nPASS x\r\n{}STAT\r\nQUIT\r\n",
+                login_lines(&alice)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let out = popper_e2e::sandbox::wait_output(child, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&received).unwrap();
+    // <133> = facility local0 (16) * 8 + notice (5); <135> = local0.debug.
+    let login = log
+        .lines()
+        .find(|l| l.contains("POP login by user"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(login.starts_with("<133>"), "{login}");
+    let ident = login.split_whitespace().nth(3).unwrap();
+    assert!(
+        ident.starts_with("popper[") && ident.ends_with("]:"),
+        "{login}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("<135>") && l.contains("Received: \"STAT\"")),
+        "{log}"
+    );
+    assert!(
+        log.contains("Failed attempted login to pt_nosuch from host unknown"),
+        "{log}"
+    );
+    assert!(!log.contains(&alice.password));
+}

@@ -1,0 +1,86 @@
+//! The documentation is part of the product: the man pages render without
+//! warnings and name every flag and setting the binary accepts.
+
+use std::process::Command;
+
+use popper_e2e::bins::root;
+
+fn man_pages() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root().join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "8" || e == "5"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    for page in man_pages() {
+        let g = Command::new("groff")
+            .args(["-ww", "-z", "-man"])
+            .arg(&page)
+            .output()
+            .expect("groff (scripts/setup.sh test)");
+        assert!(
+            g.status.success() && g.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&g.stderr)
+        );
+        let m = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&page)
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .expect("man (scripts/setup.sh test)");
+        assert!(m.status.success(), "{}", page.display());
+        assert!(
+            m.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&m.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_man_page_names_every_flag_and_setting() {
+    let page = std::fs::read_to_string(root().join("man/popper.8")).unwrap();
+    let v = Command::new(popper_e2e::bins::popper())
+        .arg("-V")
+        .output()
+        .unwrap();
+    let settings: Vec<String> = String::from_utf8(v.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.to_string()))
+        .filter(|k| k != "features" && k != "config-file")
+        .collect();
+    assert!(settings.len() >= 10, "{settings:?}");
+    for s in settings {
+        let roff = s.replace('-', "\\-");
+        let bold = page.lines().any(|l| {
+            (l.starts_with(".B ") || l.starts_with(".BR "))
+                && l.split([' ', '"']).any(|w| w == roff)
+        });
+        assert!(bold, "popper(8) does not document setting {s}");
+    }
+    for flag in ["-d", "-s", "-R", "-V", "-t", "-T", "-f"] {
+        let roff = flag.replace('-', "\\-");
+        assert!(
+            page.contains(&format!(".B {roff}")) || page.contains(&format!(".BI {roff} ")),
+            "popper(8) does not document {flag}"
+        );
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("make demo") && readme.contains("make test"));
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("make test"),
+        "CI runs the README's test command"
+    );
+}
