@@ -165,6 +165,38 @@ fn fetchmail_downloads_everything_and_deletes() {
     assert_eq!(sb.read_spool(&alice), b"", "{log}");
 }
 
+/// One mpop run into the maildir `md`, keeping the mail on the server.
+fn mpop(
+    sb: &Sandbox,
+    port: u16,
+    u: &TestUser,
+    md: &std::path::Path,
+    only_new: bool,
+) -> std::process::Output {
+    Command::new("mpop")
+        .args([
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--user={}", u.name),
+        ])
+        .arg(format!("--passwordeval=echo {}", u.password))
+        .args([
+            "--auth=user",
+            "--tls=off",
+            "--keep=on",
+            "--received-header=off",
+        ])
+        .arg(format!(
+            "--only-new={}",
+            if only_new { "on" } else { "off" }
+        ))
+        .arg(format!("--delivery=maildir,{}", md.display()))
+        .arg(format!("--uidls-file={}", sb.dir.join("uidls").display()))
+        .env("HOME", &sb.dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn mpop_downloads_everything_into_a_maildir() {
     let alice = popper_e2e::users::user("pt_alice");
@@ -177,25 +209,7 @@ fn mpop_downloads_everything_into_a_maildir() {
     for d in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(md.join(d)).unwrap();
     }
-    let o = Command::new("mpop")
-        .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--user={}", alice.name),
-        ])
-        .arg(format!("--passwordeval=echo {}", alice.password))
-        .args([
-            "--auth=user",
-            "--tls=off",
-            "--keep=on",
-            "--only-new=off",
-            "--received-header=off",
-        ])
-        .arg(format!("--delivery=maildir,{}", md.display()))
-        .arg(format!("--uidls-file={}", sb.dir.join("uidls").display()))
-        .env("HOME", &sb.dir)
-        .output()
-        .unwrap();
+    let o = mpop(&sb, port, &alice, &md, false);
     let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "mpop: {log}");
     let got = read_dir(&md.join("new"));
@@ -217,25 +231,7 @@ fn mpop_downloads_everything_into_a_maildir() {
         "{after}"
     );
     // A second run with only-new fetches nothing: the UIDs did not change.
-    let o = Command::new("mpop")
-        .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--user={}", alice.name),
-        ])
-        .arg(format!("--passwordeval=echo {}", alice.password))
-        .args([
-            "--auth=user",
-            "--tls=off",
-            "--keep=on",
-            "--only-new=on",
-            "--received-header=off",
-        ])
-        .arg(format!("--delivery=maildir,{}", md.display()))
-        .arg(format!("--uidls-file={}", sb.dir.join("uidls").display()))
-        .env("HOME", &sb.dir)
-        .output()
-        .unwrap();
+    let o = mpop(&sb, port, &alice, &md, true);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         read_dir(&md.join("new")).len(),
