@@ -247,23 +247,50 @@ impl SpoolLock {
         self.dotlock = None;
     }
 
-    fn release(&mut self) {
+    /// Releases the locks, noting in `notes` a dotlock that could not be
+    /// removed.
+    pub fn release(mut self, notes: &mut Vec<String>) {
+        if let Some(path) = self.release_inner() {
+            notes.push(format!(
+                "could not remove the dotlock {}; the next login will",
+                path.display()
+            ));
+        }
+    }
+
+    /// Releases everything; returns the dotlock's path if it stayed.
+    fn release_inner(&mut self) -> Option<PathBuf> {
         if let Some(f) = self.spool.take() {
             let _ = f.unlock();
             // Closing the clone releases the fcntl lock.
             drop(f);
         }
-        if let Some((path, ino)) = self.dotlock.take()
-            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.ino() == ino)
-        {
-            let _ = std::fs::remove_file(&path);
+        let (path, ino) = self.dotlock.take()?;
+        (!remove_own_dotlock(&path, ino)).then_some(path)
+    }
+}
+
+/// Removes our dotlock (if it is still ours), retrying a failed unlink: a
+/// dotlock left behind by a live session would hold every delivery agent
+/// off until they judge it stale. Returns false if it could not be removed
+/// (the next popper for this user breaks it: it names a popper).
+fn remove_own_dotlock(path: &Path, ino: u64) -> bool {
+    for attempt in 0..5 {
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == ino) {
+            return true;
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+            Err(_) => std::thread::sleep(Duration::from_millis(20 << attempt)),
         }
     }
+    false
 }
 
 impl Drop for SpoolLock {
     fn drop(&mut self) {
-        self.release();
+        let _ = self.release_inner();
     }
 }
 

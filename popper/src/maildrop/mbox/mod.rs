@@ -111,7 +111,7 @@ impl MboxDrop {
                 recover::recover(&ctx, &mut file, &mut notes)?;
             }
             let scanned = scan_spool(file.as_ref(), &spool_path);
-            drop(spool_lock);
+            spool_lock.release(&mut notes);
             scanned?
         } else {
             scan_spool(None, &spool_path)?

@@ -106,14 +106,12 @@ pub fn update(
     };
     let mut lock = SpoolLock::acquire(t.spool_path, Some(t.file), t.locks)?;
     notes.append(&mut lock.notes);
-    match locked_update(t, scan, index, marks, k) {
-        Ok(stats) => Ok(stats),
-        Err(Failure::Clean(e)) => Err(e),
-        Err(Failure::Stuck(e)) => {
-            lock.keep_dotlock();
-            Err(e)
-        }
+    let result = locked_update(t, scan, index, marks, k);
+    if matches!(result, Err(Failure::Stuck(_))) {
+        lock.keep_dotlock();
     }
+    lock.release(notes);
+    result.map_err(|(Failure::Clean(e) | Failure::Stuck(e))| e)
 }
 
 /// How an update failed.
