@@ -8,7 +8,7 @@
 //! [`MsgIdx`]es. They are different types, converted only by
 //! [`Index::lookup`], so an off-by-one cannot type-check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// RFC 1939 §7: a unique-id is 1 to 70 characters in the range 0x21–0x7E.
 pub const MAX_UID_LEN: usize = 70;
@@ -114,11 +114,19 @@ impl Index {
     /// so the same mailbox gives the same UIDs in every session.
     pub fn new(metas: Vec<MsgMeta>) -> Index {
         let mut seen: HashSet<Uid> = HashSet::with_capacity(metas.len());
+        // The next suffix to try per duplicated UID: every smaller one is
+        // taken (the set only grows), so this keeps the smallest-free rule
+        // while making n copies of one UID cost O(n), not O(n²) — mail
+        // from outside can carry any X-UIDL header, thousands of times.
+        let mut next: HashMap<Uid, u64> = HashMap::new();
         let mut entries = Vec::with_capacity(metas.len().min(u32::MAX as usize));
         let mut total = 0u64;
         for m in metas.into_iter().take(u32::MAX as usize) {
             let uid = if seen.contains(&m.uid) {
-                unique_variant(&m.uid, &seen)
+                let from = next.entry(m.uid.clone()).or_insert(2);
+                let (uid, n) = unique_variant(&m.uid, &seen, *from);
+                *from = n + 1;
+                uid
             } else {
                 m.uid
             };
@@ -168,8 +176,9 @@ impl Index {
     }
 }
 
-fn unique_variant(base: &Uid, taken: &HashSet<Uid>) -> Uid {
-    for n in 2u64.. {
+/// The first `base-N`, N ≥ `from`, not in `taken`, and its N.
+fn unique_variant(base: &Uid, taken: &HashSet<Uid>, from: u64) -> (Uid, u64) {
+    for n in from.. {
         let suffix = format!("-{n}");
         let keep = base.len().min(MAX_UID_LEN - suffix.len());
         let mut v = base.as_bytes()[..keep].to_vec();
@@ -178,11 +187,11 @@ fn unique_variant(base: &Uid, taken: &HashSet<Uid>) -> Uid {
         if let Some(uid) = Uid::new(&v)
             && !taken.contains(&uid)
         {
-            return uid;
+            return (uid, n);
         }
     }
     // Unreachable: there are fewer UIDs than suffixes.
-    base.clone()
+    (base.clone(), from)
 }
 
 #[cfg(test)]
@@ -231,6 +240,24 @@ mod tests {
         assert_eq!(second.len(), 70);
         assert!(second.as_bytes().ends_with(b"-2"));
         assert_eq!(ix.entries()[1].size, 1 + 10 + 70);
+    }
+
+    #[test]
+    fn many_copies_of_one_uid_are_linear() {
+        // Regression: 30 000 identical X-UIDL headers took 60 s of CPU.
+        let metas: Vec<MsgMeta> = (0..50_000).map(|_| meta("samesame", 1)).collect();
+        let t = std::time::Instant::now();
+        let ix = Index::new(metas);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(ix.entries()[0].uid.as_bytes(), b"samesame");
+        assert_eq!(ix.entries()[1].uid.as_bytes(), b"samesame-2");
+        assert_eq!(ix.entries()[49_999].uid.as_bytes(), b"samesame-50000");
+        let unique: HashSet<&Uid> = ix.entries().iter().map(|e| &e.uid).collect();
+        assert_eq!(unique.len(), 50_000);
     }
 
     #[test]

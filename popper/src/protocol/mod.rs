@@ -38,8 +38,9 @@ mod layering {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                // The test module of this file names the words it forbids.
-                let code = text.split("mod layering").next().unwrap_or("");
+                // Only the code, not its tests (which may time themselves,
+                // and here name the words forbidden).
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
                 for word in forbidden {
                     assert!(!code.contains(word), "{} uses {word}", path.display());
                 }
