@@ -98,8 +98,13 @@ fn walk(
     let env_cr = env.cr;
     let eol: &[u8] = if env_cr { b"\r\n" } else { b"\n" };
     emit(Piece::Range(env.offset, env.end() - env.offset))?;
+    // A spool may end in an envelope without LF (a delivery cut short):
+    // the inserted lines must start on a line of their own.
+    let mut changed = !env.has_lf;
+    if changed {
+        emit(Piece::Lit(eol))?;
+    }
     let uid_line = [b"X-UIDL: ", uid.as_bytes()].concat();
-    let mut changed = false;
     let mut uid_done = false;
     let mut status_seen = false;
     let mut dropping = false;
@@ -262,6 +267,20 @@ mod tests {
         // Only an envelope.
         let got = rewrite(b"From a Wed Dec  2 05:53 1992\n", &[false]);
         assert!(String::from_utf8_lossy(&got).ends_with("\nStatus: U\n"));
+    }
+
+    #[test]
+    fn an_envelope_without_lf_at_the_end_stays_a_separator() {
+        // Regression: X-UIDL was glued to the envelope and the next login
+        // refused the spool.
+        let spool = b"From a@example.com Wed Dec  2 05:53:22 1992\nSubject: one\n\nbody\n\nFrom b@example.com Wed Dec  2 05:53:22 1992";
+        let got = rewrite(spool, &[false, false]);
+        let again = scan(got.as_slice(), got.len() as u64).unwrap();
+        assert_eq!(again.msgs.len(), 2, "{}", String::from_utf8_lossy(&got));
+        let s = String::from_utf8_lossy(&got).into_owned();
+        assert_eq!(s.matches(" 1992\nX-UIDL: ").count(), 2, "{s}");
+        assert!(s.ends_with("\nStatus: U\n"), "{s}");
+        assert_eq!(rewrite(&got, &[false, false]), got);
     }
 
     #[test]
