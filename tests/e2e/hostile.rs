@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::pop::Pop;
-use popper_e2e::sandbox::Sandbox;
+use popper_e2e::sandbox::{Sandbox, peak_rss_kb, reset_peak_rss};
 use popper_e2e::users::user;
 
 use crate::{login_lines, piped, served};
@@ -50,24 +50,77 @@ fn over_long_lines_are_one_error_each_and_never_a_command() {
 }
 
 #[test]
-fn a_32_megabyte_line_costs_bounded_time() {
-    let sb = Sandbox::new("hugeline");
-    let mut input = vec![b'z'; 32 << 20];
-    input.extend_from_slice(b"\r\nNOOP\r\nQUIT\r\n");
+fn a_32_megabyte_line_costs_bounded_time_and_memory() {
+    let alice = user("pt_alice");
+    let (sb, port) = served("hugeline", &[]);
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    let pid = sb.session_pid(&alice.name);
+    reset_peak_rss(pid);
+    let before = peak_rss_kb(pid);
+    let mut w = p.writer();
     let t = Instant::now();
-    let (out, code) = piped(&sb, &[], &input);
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        w.write_all(&vec![b'z'; 32 << 20]).unwrap();
+        w
+    });
+    assert_eq!(p.line(), TOO_LONG, "reported as soon as it is too long");
+    let mut w = sender.join().unwrap();
+    // The whole line is in; popper still waits for its LF.
+    std::thread::sleep(Duration::from_millis(200));
+    let grew = peak_rss_kb(pid).saturating_sub(before);
+    assert!(
+        grew < 4096,
+        "a 32 MB line raised the peak RSS by {grew} KiB"
+    );
+    use std::io::Write;
+    w.write_all(b"tail\r\nNOOP\r\nQUIT\r\n").unwrap();
+    assert_eq!(p.line(), "+OK ");
+    assert!(p.line().contains("signing off"));
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
-    let lines: Vec<&str> = out.split("\r\n").collect();
-    assert_eq!(lines[1], TOO_LONG, "{out}");
-    assert_eq!(lines[2], "-ERR Unknown command: \"noop\".");
-    assert!(lines[3].contains("signing off"));
-    assert_eq!(code, 0);
+}
+
+#[test]
+fn pipelined_listings_of_a_big_mailbox_stay_in_bounded_memory() {
+    // Regression (review): replies to a burst of pipelined commands were
+    // all buffered until the burst was done: 16 KB of LIST lines took
+    // 500 MB.
+    let alice = user("pt_alice");
+    let (sb, port) = served("biglist", &[]);
+    let msgs: Vec<Message> = (1..=5000)
+        .map(|i| Message::new("a@example.com", &format!("m{i}"), "x"))
+        .collect();
+    sb.write_spool(&alice, &mbox(&msgs));
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    let pid = sb.session_pid(&alice.name);
+    reset_peak_rss(pid);
+    let before = peak_rss_kb(pid);
+    let mut w = p.writer();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        w.write_all("LIST\r\nUIDL\r\n".repeat(300).as_bytes())
+            .unwrap();
+    });
+    for _ in 0..600 {
+        let (s, body) = p.multi_quiet();
+        assert!(s.starts_with("+OK"), "{s}");
+        assert!(body > 5000 * 4);
+    }
+    sender.join().unwrap();
+    let grew = peak_rss_kb(pid).saturating_sub(before);
+    assert!(
+        grew < 8192,
+        "600 pipelined listings raised the peak RSS by {grew} KiB"
+    );
+    assert!(p.cmd("QUIT").contains("signing off"));
 }
 
 #[test]
 fn hostile_names_and_bytes() {
     let sb = Sandbox::new("names");
-    let input = b"USER %s%n%x\r\nPASS %s%n\r\nUSER a\0b\r\nUSER \xff\xfe\r\nUSER ../../etc/passwd\r\n\x00\x01\x02\r\n\xc3\xa9t\xc3\xa9\r\nQUIT\r\n";
+    let input = b"USER %s%n%x\r\nPASS %s%n\r\nUSER a\0b\r\nUSER \xff\xfe\r\nUSER ../../etc/passwd\r\n\x00\x01\x02\r\n\xc3\xa9t\xc3\xa9\r\nUSER x\r\nPASS\x0bHunter2secret\r\nUSER x\r\n\x0bPASS Hunter3secret\r\nUSER x\r\nPASS\r\nQUIT\r\n";
     let (out, code) = piped(&sb, &[], input);
     let want = [
         "+OK Password required for %s%n%x.",
@@ -77,6 +130,13 @@ fn hostile_names_and_bytes() {
         "-ERR [AUTH] Invalid user name.",
         "-ERR Unknown command: \"???\".",
         "-ERR Unknown command: \"??t??\".",
+        "+OK Password required for x.",
+        "-ERR [AUTH] Password supplied for \"x\" is incorrect.",
+        "+OK Password required for x.",
+        "-ERR [AUTH] Password supplied for \"x\" is incorrect.",
+        "+OK Password required for x.",
+        // COMPAT qpopper 2.53: PASS alone tries the empty password.
+        "-ERR [AUTH] Password supplied for \"x\" is incorrect.",
     ];
     let got: Vec<&str> = out.split("\r\n").skip(1).take(want.len()).collect();
     assert_eq!(got, want, "{out}");
@@ -85,6 +145,13 @@ fn hostile_names_and_bytes() {
     let log = sb.trace();
     assert!(log.contains("Received: \"USER a\\x00b\""), "{log}");
     assert!(!log.contains('\0'));
+    // A password after a vertical tab (C isspace) is masked too.
+    assert!(!log.contains("Hunter"), "{log}");
+    assert_eq!(
+        log.matches("Received: \"PASS xxxxxxxx\"").count(),
+        4,
+        "{log}"
+    );
 }
 
 #[test]

@@ -331,26 +331,6 @@ fn pipelined_commands_are_answered_in_order() {
     assert!(all.ends_with(" signing off.\r\n"));
 }
 
-/// The pid of the popper that logged `user` in, from the trace file.
-fn session_pid(sb: &popper_e2e::sandbox::Sandbox, user: &str) -> i32 {
-    let want = format!("POP login by user \"{user}\"");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(l) = sb.trace().lines().rev().find(|l| l.contains(&want)) {
-            let pid = l
-                .split("popper[")
-                .nth(1)
-                .unwrap()
-                .split(']')
-                .next()
-                .unwrap();
-            return pid.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no login in {}", sb.trace());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn after_login_popper_runs_as_the_user_with_the_spool_group() {
     let alice = user("pt_alice");
@@ -358,7 +338,7 @@ fn after_login_popper_runs_as_the_user_with_the_spool_group() {
     sb.write_spool(&alice, &mbox(&[Message::new("a@example.com", "s", "x")]));
     let mut p = Pop::connect(port);
     assert!(p.login(&alice).starts_with("+OK"));
-    let pid = session_pid(&sb, &alice.name);
+    let pid = sb.session_pid(&alice.name);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| -> Vec<u32> {
         status
@@ -400,7 +380,7 @@ fn sighup_ends_the_session_with_the_update() {
     let mut p = Pop::connect(port);
     p.login(&alice);
     assert!(p.cmd("DELE 1").starts_with("+OK"));
-    let pid = session_pid(&sb, &alice.name);
+    let pid = sb.session_pid(&alice.name);
     popper_e2e::run(Command::new("kill").args(["-HUP", &pid.to_string()]));
     assert_eq!(p.line(), "-ERR POP hangup");
     assert!(p.line().contains("signing off."));

@@ -77,6 +77,23 @@ impl Pop {
         }
     }
 
+    /// Reads a multi-line reply without keeping its body (the status line
+    /// and the body's length).
+    pub fn multi_quiet(&mut self) -> (String, usize) {
+        let status = self.line();
+        let mut n = 0;
+        if status.starts_with("+OK") {
+            loop {
+                let l = self.raw_line();
+                if l == b".\r\n" {
+                    break;
+                }
+                n += l.len();
+            }
+        }
+        (status, n)
+    }
+
     /// USER + PASS; returns the reply to PASS.
     pub fn login(&mut self, u: &TestUser) -> String {
         let r = self.cmd(&format!("USER {}", u.name));

@@ -81,6 +81,26 @@ impl Sandbox {
         std::fs::read_to_string(self.trace_path()).unwrap_or_default()
     }
 
+    /// The pid of the popper that logged `user` in (from the trace file).
+    pub fn session_pid(&self, user: &str) -> i32 {
+        let want = format!("POP login by user \"{user}\"");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(l) = self.trace().lines().rev().find(|l| l.contains(&want)) {
+                let pid = l
+                    .split("popper[")
+                    .nth(1)
+                    .unwrap()
+                    .split(']')
+                    .next()
+                    .unwrap();
+                return pid.parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no login in {}", self.trace());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Binds `src` over `dst` inside the namespace (for servers started
     /// after this call).
     pub fn bind(&mut self, src: &Path, dst: &Path) {
@@ -273,6 +293,26 @@ impl Drop for Sandbox {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Resets a process's peak resident size (`/proc/PID/clear_refs` = 5), so
+/// [`peak_rss_kb`] measures from now on.
+pub fn reset_peak_rss(pid: i32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+}
+
+/// A process's peak resident size in KiB (`VmHWM`).
+pub fn peak_rss_kb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// A loopback port nothing listens on now.

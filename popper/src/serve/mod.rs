@@ -21,6 +21,7 @@ use crate::log::{Log, printable};
 use crate::maildrop::{Maildrop, SendError};
 use crate::peer::Peer;
 use crate::protocol::capa::capabilities;
+use crate::protocol::command::Tokens;
 use crate::protocol::error::MaildropError;
 use crate::protocol::greeting::Greeting;
 use crate::protocol::index::Index;
@@ -180,7 +181,12 @@ impl Driver<'_> {
                     self.log_err(&r.to_bytes());
                 }
                 r.write_to(self.conn.buffer());
-                Next::Continue
+                // Written out as it grows: a pipelined burst of LIST or
+                // UIDL must not pile up in memory until the burst is done.
+                match crate::maildrop::Output::drain(&mut self.conn) {
+                    Ok(()) => Next::Continue,
+                    Err(_) => Next::Abort(Abort::Hangup),
+                }
             }
             Step::Send {
                 head,
@@ -282,11 +288,10 @@ impl Driver<'_> {
         match frame {
             Frame::TooLong => self.log.debug("Received: (an over-long line)"),
             Frame::Line(l) => {
-                let word = l
-                    .split(|b| b.is_ascii_whitespace())
-                    .find(|w| !w.is_empty())
-                    .unwrap_or(b"");
-                if word.eq_ignore_ascii_case(b"pass") {
+                // The same tokenizer as the session's, so that whatever it
+                // takes for PASS (after a tab, a VT, leading blanks) is masked.
+                let is_pass = matches!(Tokens::split(l), Ok(Some(t)) if t.word() == b"pass");
+                if is_pass {
                     self.log.debug("Received: \"PASS xxxxxxxx\"");
                 } else {
                     self.log.debug(&format!("Received: \"{}\"", printable(l)));
