@@ -33,7 +33,10 @@ impl Outcome {
 pub fn check_pass(user: &[u8], password: &[u8], block_uid: u32, today: i64) -> Outcome {
     let account = match passwd::lookup(user) {
         Ok(Some(a)) => a,
-        Ok(None) => return Outcome::fail(AuthError::BadPassword),
+        Ok(None) => {
+            passwd::burn(password);
+            return Outcome::fail(AuthError::BadPassword);
+        }
         Err(e) => return Outcome::fail(AuthError::System(format!("passwd lookup: {e}"))),
     };
     // COMPAT qpopper 2.53: BLOCK_UID is checked before the password and

@@ -63,21 +63,35 @@ pub enum Verdict {
 /// nothing to someone guessing.
 pub fn verify(account: &Account, password: &[u8], today: i64) -> std::io::Result<Verdict> {
     let Ok(cname) = CString::new(account.name.as_bytes()) else {
+        burn(password);
         return Ok(Verdict::Bad);
     };
     let Some(sp) = sys::shadow_entry(&cname)? else {
+        burn(password);
         return Ok(Verdict::Bad);
     };
     Ok(judge(&sp, password, today))
+}
+
+/// A yescrypt setting at Debian 12's default cost (`j9T`).
+const DUMMY_SETTING: &[u8] = b"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$";
+
+/// Spends the time a real password check takes, for a user that does not
+/// exist or cannot log in, so the answer's timing does not tell a guesser
+/// which names are accounts (the failure delay alone does not hide it).
+pub fn burn(password: &[u8]) {
+    let _ = sys::crypt(password, DUMMY_SETTING);
 }
 
 fn judge(sp: &sys::ShadowEntry, password: &[u8], today: i64) -> Verdict {
     // An empty hash would accept any password with some crypt methods;
     // `!` and `*` mark locked accounts.
     if sp.hash.is_empty() || sp.hash.starts_with(b"!") || sp.hash.starts_with(b"*") {
+        burn(password);
         return Verdict::Bad;
     }
     let Some(computed) = sys::crypt(password, &sp.hash) else {
+        burn(password);
         return Verdict::Bad;
     };
     let equal = computed.len() == sp.hash.len() && bool::from(computed.ct_eq(&sp.hash));
@@ -168,6 +182,21 @@ mod tests {
             judge(&entry(&h, 19000, -1, -1), b"p\0w", 20000),
             Verdict::Bad
         );
+    }
+
+    #[test]
+    fn a_locked_account_costs_as_much_as_a_real_check() {
+        let h = hash("yescrypt", "pw");
+        let time = |hash: &str| {
+            let t = std::time::Instant::now();
+            for _ in 0..3 {
+                judge(&entry(hash, 19000, -1, -1), b"guess", 20000);
+            }
+            t.elapsed()
+        };
+        let real = time(&h);
+        let locked = time("!");
+        assert!(locked * 3 > real, "locked {locked:?} vs real {real:?}");
     }
 
     #[test]
