@@ -153,17 +153,17 @@ impl Crash {
         alive = alive
             && write(&mut stdin, "RETR 2\r\nRETR 3\r\nDELE 1\r\nDELE 4\r\n")
             && wait_for("Message 4 has been deleted.", &mut transcript);
-        let mut finished = None;
-        if !alive {
+        let finished = if !alive {
             // popper died (or stopped talking): let it end, then break a
             // dotlock it may have left, which procmail would otherwise wait
             // on until it is stale (1024 s), as procmail eventually would.
             drop(stdin);
-            finished = Some(wait_output(child, Duration::from_secs(60)));
+            let out = wait_output(child, Duration::from_secs(60));
             self.break_dead_dotlock();
             for n in [7, 8] {
                 self.sb.deliver(&self.u, &delivered(n));
             }
+            out
         } else {
             for n in [7, 8] {
                 self.sb.deliver(&self.u, &delivered(n));
@@ -172,12 +172,10 @@ impl Crash {
                 wait_for("signing off.", &mut transcript);
             }
             drop(stdin);
-            finished = Some(wait_output(child, Duration::from_secs(60)));
-        }
+            wait_output(child, Duration::from_secs(60))
+        };
         let quit_sent = alive;
-        if let Some(rest) = finished {
-            transcript.push_str(&String::from_utf8_lossy(&rest.stdout));
-        }
+        transcript.push_str(&String::from_utf8_lossy(&finished.stdout));
         let log = std::fs::read_to_string(self.sb.dir.join("strace.log")).unwrap_or_default();
         Outcome {
             killed: log.contains("+++ killed by SIGKILL +++"),

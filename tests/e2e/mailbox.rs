@@ -66,8 +66,38 @@ fn awkward_mail_downloads_byte_exact_with_exact_sizes() {
     let msgs = tricky();
     let spool = mbox(&msgs);
     sb.write_spool(&alice, &spool);
+    // The raw bytes first (poplib below cannot tell CRLF from a bare LF).
+    // RSET before QUIT: no read marks, so the spool is not rewritten.
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    let (_, raw_uidl) = p.multi("UIDL");
+    let raw_uids = listing(
+        &String::from_utf8(raw_uidl)
+            .unwrap()
+            .replace("\r\n", "\n")
+            .into_bytes(),
+    );
+    for (i, m) in msgs.iter().enumerate() {
+        let (status, body) = p.multi(&format!("RETR {}", i + 1));
+        let want = wire(&m.content, &raw_uids[i].1);
+        assert_eq!(
+            status,
+            format!("+OK {} octets", want.len()),
+            "message {}",
+            i + 1
+        );
+        assert_eq!(unstuff(&body), want, "raw RETR of message {}", i + 1);
+    }
+    assert!(p.cmd("RSET").starts_with("+OK Maildrop has "));
+    p.cmd("QUIT");
+    assert_eq!(
+        sb.read_spool(&alice),
+        spool,
+        "a session with RSET writes nothing"
+    );
     let files = poplib(&sb, port, &alice, &[]);
     let uids = listing(&files["uidl.txt"]);
+    assert_eq!(uids, raw_uids);
     let sizes = listing(&files["list.txt"]);
     assert_eq!(uids.len(), msgs.len());
     let mut total = 0u64;

@@ -95,8 +95,10 @@ impl Verb {
     fn arity(self) -> (usize, usize) {
         match self {
             Verb::User => (1, 1),
-            // COMPAT qpopper 2.53: `pass` takes 1..99 tokens; the raw rest is used.
-            Verb::Pass => (1, usize::MAX),
+            // COMPAT qpopper 2.53: the raw rest of the line is the password,
+            // so `PASS` alone tries the empty password (and fails like any
+            // wrong one).
+            Verb::Pass => (0, usize::MAX),
             Verb::Apop => (2, 2),
             Verb::List | Verb::Uidl => (0, 1),
             Verb::Retr | Verb::Dele => (1, 1),
@@ -379,10 +381,10 @@ mod tests {
                 c => panic!("{c:?}"),
             }
         }
-        assert_eq!(
-            toks(b"PASS").command(Verb::Pass).unwrap_err(),
-            ParseError::TooFew(Verb::Pass)
-        );
+        match toks(b"PASS").command(Verb::Pass).unwrap() {
+            Command::Pass(s) => assert_eq!(s.expose(), b""),
+            c => panic!("{c:?}"),
+        }
     }
 
     #[test]

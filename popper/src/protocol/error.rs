@@ -37,6 +37,9 @@ pub enum MaildropError {
         /// errno of the failed non-blocking lock (EWOULDBLOCK).
         errno: i32,
     },
+    /// The session lock file kept vanishing as the session that held it
+    /// ended (COMPAT qpopper 2.53: "Maildrop being unlocked").
+    Unlocking,
     /// A spool lock (dotlock, fcntl or flock) could not be had in time.
     LockTimeout {
         /// Which lock, for the text.
@@ -140,6 +143,7 @@ impl fmt::Display for MaildropError {
             MaildropError::LockBusy { path, errno } => {
                 write!(f, "{path} lock busy (errno {errno})")
             }
+            MaildropError::Unlocking => f.write_str("the session lock file kept vanishing"),
             MaildropError::LockTimeout { what } => write!(f, "timed out waiting for {what}"),
             MaildropError::TempNotOwned { user } => {
                 write!(f, "session lock file not owned by {user}")

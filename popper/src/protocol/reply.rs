@@ -97,8 +97,12 @@ pub enum ErrReply {
     Eof,
     /// SIGHUP/SIGTERM or a broken pipe.
     Hangup,
-    /// The update run at the end of an aborted session failed.
-    AbortUpdateFailed,
+    /// The update run at the end of an aborted session failed; `hangup`
+    /// when the abort was a hang-up (2.53 words that one differently).
+    AbortUpdateFailed {
+        /// The session was aborted by SIGHUP/SIGTERM or a broken pipe.
+        hangup: bool,
+    },
 }
 
 /// Any reply, single- or multi-line.
@@ -283,7 +287,13 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
         ErrReply::Timeout => t.extend_from_slice(b"POP timeout"),
         ErrReply::Eof => t.extend_from_slice(b"POP EOF received"),
         ErrReply::Hangup => t.extend_from_slice(b"POP hangup"),
-        ErrReply::AbortUpdateFailed => t.extend_from_slice(b"POP mailbox update failed!"),
+        // COMPAT qpopper 2.53 (§3.6): "failed." after a hang-up, "failed!" else.
+        ErrReply::AbortUpdateFailed { hangup: true } => {
+            t.extend_from_slice(b"POP mailbox update failed.")
+        }
+        ErrReply::AbortUpdateFailed { hangup: false } => {
+            t.extend_from_slice(b"POP mailbox update failed!")
+        }
     }
     line(out, "-ERR ", &[&t]);
 }
@@ -326,6 +336,7 @@ fn maildrop_text(m: &MaildropError, t: &mut Vec<u8>) {
         MaildropError::LockBusy { path, errno } => {
             format!("[IN-USE] {path} lock busy!  Is another session active? ({errno})")
         }
+        MaildropError::Unlocking => "[IN-USE] Maildrop being unlocked; try again.".to_string(),
         MaildropError::LockTimeout { what } => {
             format!("[IN-USE] Timed out waiting for the {what}; try again later.")
         }
@@ -520,8 +531,12 @@ mod tests {
         assert_eq!(err(ErrReply::Eof), "-ERR POP EOF received\r\n");
         assert_eq!(err(ErrReply::Hangup), "-ERR POP hangup\r\n");
         assert_eq!(
-            err(ErrReply::AbortUpdateFailed),
+            err(ErrReply::AbortUpdateFailed { hangup: false }),
             "-ERR POP mailbox update failed!\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::AbortUpdateFailed { hangup: true }),
+            "-ERR POP mailbox update failed.\r\n"
         );
     }
 
@@ -596,7 +611,85 @@ mod tests {
             }),
             "-ERR [SYS/PERM] Your temporary drop file /var/mail/.alice.pop is not type 'regular file'\r\n"
         );
-        assert!(m(MaildropError::NoSpace { path: "p".into() }).starts_with("-ERR [SYS/TEMP] "));
+        let p = || "/var/mail/alice".to_string();
+        let exact = [
+            (
+                MaildropError::NoSpace { path: p() },
+                "[SYS/TEMP] Disk full or quota exceeded updating /var/mail/alice; mailbox left unchanged.",
+            ),
+            (
+                MaildropError::Unlocking,
+                "[IN-USE] Maildrop being unlocked; try again.",
+            ),
+            (
+                MaildropError::LockTimeout {
+                    what: "mail spool lock (dotlock)".into(),
+                },
+                "[IN-USE] Timed out waiting for the mail spool lock (dotlock); try again later.",
+            ),
+            (
+                MaildropError::TempOpen {
+                    path: p(),
+                    errno: 13,
+                },
+                "[SYS/TEMP] System error, can't open temporary file, do you own it?",
+            ),
+            (
+                MaildropError::UnsafeSpool {
+                    path: p(),
+                    why: "it is a symbolic link".into(),
+                },
+                "[SYS/PERM] Mail spool /var/mail/alice refused: it is a symbolic link.",
+            ),
+            (
+                MaildropError::Changed { path: p() },
+                "[SYS/TEMP] /var/mail/alice was changed by another program during this session; no changes made.",
+            ),
+            (
+                MaildropError::Interrupted {
+                    path: p(),
+                    errno: 5,
+                },
+                "[SYS/TEMP] Update of /var/mail/alice interrupted (5); it will be completed at your next login.",
+            ),
+            (
+                MaildropError::RecoveryNeeded { path: p() },
+                "[SYS/PERM] /var/mail/alice needs the administrator: an interrupted update cannot be completed; nothing was changed.",
+            ),
+            (
+                MaildropError::BadTempDrop {
+                    path: "/var/mail/.alice.pop".into(),
+                },
+                "[SYS/PERM] Your temporary drop file /var/mail/.alice.pop is not empty and is not a mailbox.",
+            ),
+            (
+                MaildropError::Io {
+                    op: "fsync".into(),
+                    path: p(),
+                    errno: 5,
+                },
+                "[SYS/TEMP] Error fsync /var/mail/alice (5); mailbox left unchanged.",
+            ),
+        ];
+        for (e, text) in exact {
+            assert_eq!(m(e), format!("-ERR {text}\r\n"));
+        }
+    }
+
+    #[test]
+    fn client_error_texts() {
+        assert_eq!(
+            err(ErrReply::LineTooLong),
+            "-ERR Command line too long; at most 1023 bytes are allowed.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::BadUserName),
+            "-ERR [AUTH] Invalid user name.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::BadLineCount(b"-1".to_vec())),
+            "-ERR Number of lines must be a non-negative number, not \"-1\".\r\n"
+        );
     }
 
     #[test]

@@ -425,7 +425,9 @@ impl Session {
                 end: SessionEnd::ServerFault,
             },
             Err(_) => Step::Close {
-                reply: Some(Reply::Err(ErrReply::AbortUpdateFailed)),
+                reply: Some(Reply::Err(ErrReply::AbortUpdateFailed {
+                    hangup: end == SessionEnd::HungUp,
+                })),
                 end,
             },
         }

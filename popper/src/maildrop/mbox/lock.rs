@@ -99,10 +99,7 @@ impl SessionLock {
                 _ => continue,
             }
         }
-        Err(MaildropError::LockBusy {
-            path: shown,
-            errno: libc::EWOULDBLOCK,
-        })
+        Err(MaildropError::Unlocking)
     }
 
     /// The lock file. It is empty, except when a qpopper that died left
@@ -184,9 +181,6 @@ pub fn open_spool(spool: &Path, uid: u32) -> Result<Option<File>, MaildropError>
 pub struct SpoolLock {
     dotlock: Option<(PathBuf, u64)>,
     spool: Option<File>,
-    /// The pid in a dotlock that a popper on this host left behind when it
-    /// died (and that was broken to take this lock), if any.
-    pub orphan_pid: Option<u32>,
     /// Messages for the log (stale locks broken, dotlocking impossible).
     pub notes: Vec<String>,
 }
@@ -204,7 +198,6 @@ impl SpoolLock {
         let mut lock = SpoolLock {
             dotlock: None,
             spool: None,
-            orphan_pid: None,
             notes: Vec::new(),
         };
         lock.dotlock = dotlock(spool, cfg, deadline, &mut lock)?;
@@ -237,14 +230,6 @@ impl SpoolLock {
             }
         })?;
         Ok(lock)
-    }
-
-    /// Leaves the dotlock in place when the guard is dropped: after an
-    /// update that could not be finished, delivery agents must keep out of
-    /// the half-written spool until the next login completes it (that
-    /// login breaks the dotlock, which names a dead popper).
-    pub fn keep_dotlock(&mut self) {
-        self.dotlock = None;
     }
 
     /// Releases the locks, noting in `notes` a dotlock that could not be
@@ -399,9 +384,7 @@ fn dotlock(
                     "removed {why} dotlock {} ({age} s old)",
                     path.display()
                 ));
-                if std::fs::remove_file(&path).is_ok() && orphan.is_some() {
-                    lock.orphan_pid = orphan;
-                }
+                let _ = std::fs::remove_file(&path);
             }
         }
         Ok(false)

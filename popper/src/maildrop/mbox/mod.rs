@@ -106,7 +106,6 @@ impl MboxDrop {
                     session_file: session.file(),
                     session_path: session.path(),
                     uid,
-                    orphan_pid: spool_lock.orphan_pid,
                 };
                 recover::recover(&ctx, &mut file, &mut notes)?;
             }

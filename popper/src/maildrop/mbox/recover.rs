@@ -13,25 +13,31 @@
 //!
 //! A popper killed mid-update leaves its dotlock. Delivery agents respect
 //! it until they judge it stale (procmail after 1024 s, Postfix after
-//! 500 s) and may then append to the half-updated spool. Recovery must keep
-//! that mail, so it works out where it begins from what the journal says
-//! the update changes:
+//! 500 s), and one that locks with fcntl or flock only does not wait at
+//! all; any of them may append to the half-updated spool. Recovery must
+//! keep that mail, so it works out where it begins from what the journal
+//! says the update changes — always from the spool's contents, never from
+//! the dotlock still being there:
 //!
 //! * the spool's size goes from `old` to `new` in one step: `fallocate`
 //!   before the copy when it grows, `ftruncate` after the copy when it
 //!   shrinks; appended mail starts at whichever of the two sizes the spool
 //!   had then;
-//! * if the dead popper's dotlock is still there, nothing was appended;
-//! * else, growing: the bytes at `old` are zeros or tail bytes if the
-//!   spool had already grown, and the start of a new message if not;
-//!   shrinking: the bytes at `new` are still the old bytes the journal
-//!   sampled if the truncation had not happened yet.
+//! * growing: the bytes at `old` are zeros or tail bytes if the spool had
+//!   already grown, and the start of a new message if not;
+//! * shrinking: a size below `old` means the truncation happened; at or
+//!   above it, the bytes at `new` are still the old bytes the journal
+//!   sampled if it had not.
 //!
 //! The appended mail is then saved into a new journal (after the tail) and
-//! the update rolled forward with it. A spool shorter than both sizes, or
-//! changed while the dotlock still stood, is not something popper did: the
-//! journal is kept, nothing is written, and the login fails with a message
-//! for the administrator.
+//! the update rolled forward with it. A spool shorter than both sizes is
+//! not something popper did: the journal is kept, nothing is written, and
+//! the login fails with a message for the administrator.
+//!
+//! The one case this cannot tell apart is appended mail whose first bytes
+//! equal, at exactly that offset, the tail (64 bytes compared) or the old
+//! spool (256 bytes): a message delivered twice, byte for byte, landing
+//! where its first copy was.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -42,7 +48,7 @@ use super::fs_error;
 use super::journal::{HEADER_LEN, Header, Journal, sample_at, sync_parent};
 use super::lock::with_suffix;
 use super::scan::ReadAt;
-use super::update::{Failure, apply_committed};
+use super::update::apply_committed;
 use crate::protocol::error::MaildropError;
 
 /// What recovery needs.
@@ -58,9 +64,6 @@ pub struct Ctx<'a> {
     pub session_path: &'a Path,
     /// The mail user.
     pub uid: u32,
-    /// The pid in the dotlock broken to lock the spool, if a dead popper
-    /// left one.
-    pub orphan_pid: Option<u32>,
 }
 
 /// Runs both recovery steps. `spool` is the open spool, created if a
@@ -75,12 +78,6 @@ pub fn recover(
     let finished = finish_journal(ctx, spool.as_ref(), notes)?;
     let merged = merge_temp_drop(ctx, spool, notes)?;
     Ok(finished || merged)
-}
-
-fn stuck(f: Failure) -> MaildropError {
-    match f {
-        Failure::Clean(e) | Failure::Stuck(e) => e,
-    }
 }
 
 fn finish_journal(
@@ -131,11 +128,10 @@ fn finish_journal(
         .metadata()
         .map_err(|e| fs_error("stat", ctx.spool_path, &e))?
         .len();
-    let intact = ctx.orphan_pid == Some(header.pid);
     let tail = TailView {
         journal: journal.file(),
     };
-    let Some(appended) = appended_start(file, size, &header, &tail, intact) else {
+    let Some(appended) = appended_start(file, size, &header, &tail) else {
         notes.push(format!(
             "{} is not in a state an interrupted update of popper can leave (size {size}, journal {header:?}); left for the administrator with {jshown}",
             ctx.spool_path.display()
@@ -158,8 +154,7 @@ fn finish_journal(
     let merges = header.merges_temp_drop;
     apply_committed(file, ctx.spool_path, journal, &header, &|| {
         if merges { empty_temp_drop(ctx) } else { Ok(()) }
-    })
-    .map_err(stuck)?;
+    })?;
     notes.push(format!(
         "completed an interrupted update of {} (process {})",
         ctx.spool_path.display(),
@@ -191,16 +186,8 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
     size: u64,
     h: &Header,
     tail: &T,
-    dotlock_intact: bool,
 ) -> Option<Option<u64>> {
     let (old, new) = (h.old_len, h.new_len());
-    if dotlock_intact {
-        // Nobody else wrote: the size is old, new, or (growth cut short
-        // between a failed fallocate and its undo) in between.
-        return (old.min(new)..=old.max(new))
-            .contains(&size)
-            .then_some(None);
-    }
     if size < old.min(new) {
         return None;
     }
@@ -376,7 +363,7 @@ fn merge_temp_drop(
     // The temporary maildrop is emptied before the journal is cleared: a
     // crash in between leaves a journal that says to empty it, never mail
     // in both places with nothing to say it was merged.
-    apply_committed(file, ctx.spool_path, j, &header, &|| empty_temp_drop(ctx)).map_err(stuck)?;
+    apply_committed(file, ctx.spool_path, j, &header, &|| empty_temp_drop(ctx))?;
     notes.push(format!(
         "moved {dlen} bytes of mail left by qpopper in {} back into {}",
         dpath.display(),
@@ -402,29 +389,19 @@ mod tests {
     }
 
     #[test]
-    fn intact_dotlock_means_nothing_appended() {
-        let h = header(100, 10, 50, b"");
-        let spool = vec![b'x'; 200];
-        let tail = vec![b't'; 50];
+    fn mail_appended_by_an_fcntl_only_writer_after_the_truncation() {
+        // Regression (review): shrink 1000 -> 500, truncated, then 300 bytes
+        // appended by a writer that ignores dotlocks: size 800 lies between
+        // the two sizes, and the 300 bytes must be kept.
+        let old: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let h = header(1000, 100, 400, &old[500..756]);
+        let tail = vec![b't'; 400];
+        let mut s = old[..100].to_vec();
+        s.extend_from_slice(&tail);
+        s.extend_from_slice(&[b'M'; 300]);
         assert_eq!(
-            appended_start(spool.as_slice(), 100, &h, tail.as_slice(), true),
-            Some(None)
-        );
-        assert_eq!(
-            appended_start(spool.as_slice(), 60, &h, tail.as_slice(), true),
-            Some(None)
-        );
-        assert_eq!(
-            appended_start(spool.as_slice(), 70, &h, tail.as_slice(), true),
-            Some(None)
-        );
-        assert_eq!(
-            appended_start(spool.as_slice(), 101, &h, tail.as_slice(), true),
-            None
-        );
-        assert_eq!(
-            appended_start(spool.as_slice(), 59, &h, tail.as_slice(), true),
-            None
+            appended_start(s.as_slice(), 800, &h, tail.as_slice()),
+            Some(Some(500))
         );
     }
 
@@ -438,7 +415,7 @@ mod tests {
         let mut s = vec![b'o'; 100];
         s.extend_from_slice(mail);
         assert_eq!(
-            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice()),
             Some(Some(100))
         );
         // Grown (zeros), partially copied, mail appended at the new end.
@@ -446,32 +423,29 @@ mod tests {
         s.resize(120, 0);
         s.extend_from_slice(mail);
         assert_eq!(
-            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice()),
             Some(Some(120))
         );
         // Fully copied, then mail appended at the new end.
         let mut s = tail.clone();
         s.extend_from_slice(mail);
         assert_eq!(
-            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice()),
             Some(Some(120))
         );
         // Grown and nothing appended.
         assert_eq!(
-            appended_start(tail.as_slice(), 120, &h, tail.as_slice(), false),
+            appended_start(tail.as_slice(), 120, &h, tail.as_slice()),
             Some(None)
         );
         // Not grown and nothing appended.
         let s = vec![b'o'; 100];
         assert_eq!(
-            appended_start(s.as_slice(), 100, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), 100, &h, tail.as_slice()),
             Some(None)
         );
         // Shorter than either size: not our doing.
-        assert_eq!(
-            appended_start(s.as_slice(), 99, &h, tail.as_slice(), false),
-            None
-        );
+        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice()), None);
     }
 
     #[test]
@@ -486,12 +460,12 @@ mod tests {
         let mut s = old.clone();
         s.extend_from_slice(&mail);
         assert_eq!(
-            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice()),
             Some(Some(200))
         );
         // Not truncated, nothing appended.
         assert_eq!(
-            appended_start(old.as_slice(), 200, &h, tail.as_slice(), false),
+            appended_start(old.as_slice(), 200, &h, tail.as_slice()),
             Some(None)
         );
         // Truncated, then 30 bytes appended at 100.
@@ -499,7 +473,7 @@ mod tests {
         s.extend_from_slice(&tail);
         s.extend_from_slice(&mail);
         assert_eq!(
-            appended_start(s.as_slice(), 130, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), 130, &h, tail.as_slice()),
             Some(Some(100))
         );
         // Truncated, then exactly 100 bytes appended (size equals the old size).
@@ -507,23 +481,20 @@ mod tests {
         s.extend_from_slice(&tail);
         s.extend_from_slice(&[b'M'; 100]);
         assert_eq!(
-            appended_start(s.as_slice(), 200, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), 200, &h, tail.as_slice()),
             Some(Some(100))
         );
         // Truncated, then more than 100 bytes appended.
         s.extend_from_slice(&[b'N'; 50]);
         assert_eq!(
-            appended_start(s.as_slice(), 250, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), 250, &h, tail.as_slice()),
             Some(Some(100))
         );
         // Truncated, nothing appended.
         assert_eq!(
-            appended_start(s.as_slice(), 100, &h, tail.as_slice(), false),
+            appended_start(s.as_slice(), 100, &h, tail.as_slice()),
             Some(None)
         );
-        assert_eq!(
-            appended_start(s.as_slice(), 99, &h, tail.as_slice(), false),
-            None
-        );
+        assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice()), None);
     }
 }

@@ -51,8 +51,11 @@
 //!   the journal cleared: spool as it was, `-ERR [SYS/TEMP]`.
 //! * An error in steps 5–6 (the blocks were allocated in step 4, so this is
 //!   an I/O error, or a copy-on-write filesystem): retried; if it persists
-//!   the journal stays, and so does the dotlock, so delivery agents keep out
-//!   of the half-written spool until the next login finishes the update.
+//!   the journal stays for the next login to finish (`-ERR [SYS/TEMP]`).
+//!
+//! In every case the dotlock is removed at the end (DECISIONS.md): mail a
+//! delivery agent appends to a half-written spool meanwhile is found and
+//! kept by the recovery.
 
 use std::fs::File;
 use std::io;
@@ -107,21 +110,8 @@ pub fn update(
     let mut lock = SpoolLock::acquire(t.spool_path, Some(t.file), t.locks)?;
     notes.append(&mut lock.notes);
     let result = locked_update(t, scan, index, marks, k);
-    if matches!(result, Err(Failure::Stuck(_))) {
-        lock.keep_dotlock();
-    }
     lock.release(notes);
-    result.map_err(|(Failure::Clean(e) | Failure::Stuck(e))| e)
-}
-
-/// How an update failed.
-#[derive(Debug)]
-pub enum Failure {
-    /// The spool is as it was and there is no journal.
-    Clean(MaildropError),
-    /// A committed journal is left for the next login to finish: the
-    /// dotlock must stay so delivery agents keep out meanwhile.
-    Stuck(MaildropError),
+    result
 }
 
 fn locked_update(
@@ -130,32 +120,31 @@ fn locked_update(
     index: &Index,
     marks: &Marks,
     k: usize,
-) -> Result<CommitStats, Failure> {
+) -> Result<CommitStats, MaildropError> {
     let path = t.spool_path;
-    let clean = |op: &str, e: io::Error| Failure::Clean(fs_error(op, path, &e));
+    let clean = |op: &str, e: io::Error| fs_error(op, path, &e);
     let md = t.file.metadata().map_err(|e| clean("stat", e))?;
     let same_file = std::fs::symlink_metadata(path)
         .is_ok_and(|now| now.ino() == md.ino() && now.dev() == md.dev());
     let cur_len = md.len();
     if !same_file || cur_len < scan.len {
-        return Err(Failure::Clean(MaildropError::Changed {
+        return Err(MaildropError::Changed {
             path: path.display().to_string(),
-        }));
+        });
     }
     let msgs = &scan.msgs[..scan.msgs.len().min(index.len())];
     let from = msgs[k].start;
     let all_deleted = (k..msgs.len()).all(|i| marks.is_deleted(MsgIdx(i)));
     if all_deleted && cur_len == scan.len {
         for m in &msgs[k..] {
-            check_envelope(t.file, m)
-                .map_err(|e| Failure::Clean(writeback_error(path, t.journal_path, e)))?;
+            check_envelope(t.file, m).map_err(|e| writeback_error(path, t.journal_path, e))?;
         }
         t.file.set_len(from).map_err(|e| clean("ftruncate", e))?;
         t.file.sync_all().map_err(|e| clean("fsync", e))?;
         return Ok(CommitStats { bytes_written: 0 });
     }
-    let journal = Journal::create(t.journal_path)
-        .map_err(|e| Failure::Clean(fs_error("create", t.journal_path, &e)))?;
+    let journal =
+        Journal::create(t.journal_path).map_err(|e| fs_error("create", t.journal_path, &e))?;
     let header = match write_tail(
         t,
         scan,
@@ -169,13 +158,13 @@ fn locked_update(
         Ok(h) => h,
         Err(e) => {
             journal.discard();
-            return Err(Failure::Clean(e));
+            return Err(e);
         }
     };
     if let Err(e) = journal.commit(&header) {
         let jpath = journal.path().to_path_buf();
         journal.discard();
-        return Err(Failure::Clean(fs_error("write", &jpath, &e)));
+        return Err(fs_error("write", &jpath, &e));
     }
     apply_committed(t.file, path, journal, &header, &|| Ok(()))?;
     Ok(CommitStats {
@@ -194,7 +183,7 @@ pub fn apply_committed(
     journal: Journal,
     header: &Header,
     on_applied: &dyn Fn() -> Result<(), MaildropError>,
-) -> Result<(), Failure> {
+) -> Result<(), MaildropError> {
     let mut last = None;
     for attempt in 0..APPLY_TRIES {
         if attempt > 0 {
@@ -202,28 +191,26 @@ pub fn apply_committed(
         }
         match journal.apply(file, header) {
             Ok(()) => {
-                on_applied().map_err(Failure::Stuck)?;
+                on_applied()?;
                 let jpath = journal.path().to_path_buf();
-                return journal
-                    .clear()
-                    .map_err(|e| Failure::Stuck(fs_error("clear", &jpath, &e)));
+                return journal.clear().map_err(|e| fs_error("clear", &jpath, &e));
             }
             Err(ApplyError::Before(e)) => {
                 // The spool is as it was: the update did not happen.
                 let jpath = journal.path().to_path_buf();
                 return Err(match journal.clear() {
-                    Ok(()) => Failure::Clean(fs_error("grow", path, &e)),
-                    Err(c) => Failure::Stuck(fs_error("clear", &jpath, &c)),
+                    Ok(()) => fs_error("grow", path, &e),
+                    Err(c) => fs_error("clear", &jpath, &c),
                 });
             }
             Err(ApplyError::After(e)) => last = Some(e),
         }
     }
     let errno = last.and_then(|e| e.raw_os_error()).unwrap_or(0);
-    Err(Failure::Stuck(MaildropError::Interrupted {
+    Err(MaildropError::Interrupted {
         path: path.display().to_string(),
         errno,
-    }))
+    })
 }
 
 /// Step 2: the new tail into the journal; returns its header.
