@@ -8,6 +8,7 @@ mod crash;
 mod demo;
 mod docs;
 mod hostile;
+mod locks;
 mod mailbox;
 mod session;
 

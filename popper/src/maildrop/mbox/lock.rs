@@ -378,10 +378,10 @@ fn dotlock(
             if orphan.is_some() || age > cfg.stale_age.as_secs() as i64 {
                 let why = match orphan {
                     Some(pid) => format!("left by popper process {pid}, which died"),
-                    None => "stale".to_string(),
+                    None => "as stale".to_string(),
                 };
                 lock.notes.push(format!(
-                    "removed {why} dotlock {} ({age} s old)",
+                    "removed dotlock {} {why} ({age} s old)",
                     path.display()
                 ));
                 let _ = std::fs::remove_file(&path);
