@@ -4,6 +4,7 @@
 #   make demo       run popper under a real inetd on 127.0.0.1:1110 with a demo user
 #   make test       install what the tests need, then lint, unit and end-to-end tests
 #   make lint       rustfmt and clippy only
+#   make bench-update  what an update costs on a 1 GB mailbox, next to qpopper 2.53's copies
 #
 # Every target installs the Debian packages it needs (scripts/setup.sh) and is
 # safe to run again.
@@ -11,7 +12,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build demo test lint unit e2e setup-build setup-demo setup-test clean
+.PHONY: all build demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
 
 all: build
 
@@ -39,6 +40,9 @@ e2e: setup-test
 	$(CARGO) test --locked -p popper-e2e -- --test-threads 8
 
 test: setup-test lint unit e2e
+
+bench-update: setup-test
+	bench/update.sh
 
 clean:
 	$(CARGO) clean
