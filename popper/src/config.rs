@@ -102,6 +102,9 @@ pub struct Config {
     pub reverse_lookup: bool,
     /// `spool-dir`: where `USER` spools live. Default `/var/mail` (Debian).
     pub spool_dir: PathBuf,
+    /// `apop-db`: the APOP secrets database (qpopper's `APOP` define, and
+    /// where popauth(8) writes). Default `/etc/pop.auth`.
+    pub apop_db: PathBuf,
     /// `block-uid`: uids at or below this may not log in with PASS.
     pub block_uid: u32,
     /// `auth-fail-delay`: pause after a failed PASS (qpopper: 10 s).
@@ -136,6 +139,7 @@ impl Default for Config {
             timeout: 120,
             reverse_lookup: false,
             spool_dir: PathBuf::from("/var/mail"),
+            apop_db: PathBuf::from("/etc/pop.auth"),
             block_uid: build_block_uid(),
             auth_fail_delay: Duration::from_secs(10),
             update_on_abort: true,
@@ -275,6 +279,7 @@ impl Config {
             "timeout" => self.timeout = parse_num(value, 0, 86_400)?,
             "reverse-lookup" => self.reverse_lookup = parse_bool(value)?,
             "spool-dir" => self.spool_dir = parse_path(value)?,
+            "apop-db" => self.apop_db = parse_path(value)?,
             "block-uid" => self.block_uid = parse_num(value, 0, u64::from(u32::MAX))? as u32,
             "auth-fail-delay" => self.auth_fail_delay = parse_seconds(value)?,
             "update-on-abort" => self.update_on_abort = parse_bool(value)?,
@@ -309,6 +314,7 @@ impl Config {
              features: {}\n\
              block-uid = {}\n\
              spool-dir = {}\n\
+             apop-db = {}\n\
              timeout = {}\n\
              auth-fail-delay = {}\n\
              update-on-abort = {}\n\
@@ -329,6 +335,7 @@ impl Config {
             },
             self.block_uid,
             self.spool_dir.display(),
+            self.apop_db.display(),
             self.timeout,
             self.auth_fail_delay.as_secs_f64(),
             self.update_on_abort,

@@ -61,6 +61,8 @@ pub struct SimConfig {
     pub chunk: usize,
     /// At end of input, behave as on EOF (true) or stop (false).
     pub eof_abort: bool,
+    /// Users with an APOP record (USER refuses them when APOP is on).
+    pub apop_users: Vec<Vec<u8>>,
 }
 
 impl Default for SimConfig {
@@ -71,6 +73,7 @@ impl Default for SimConfig {
             update_on_abort: true,
             chunk: 4096,
             eof_abort: true,
+            apop_users: Vec::new(),
         }
     }
 }
@@ -78,7 +81,7 @@ impl Default for SimConfig {
 /// Runs a session: `auth` decides each login (Ok = accept).
 pub fn run(
     input: &[u8],
-    mut drop: MemDrop,
+    drop: MemDrop,
     cfg: &SimConfig,
     auth: &dyn Fn(&AuthRequest) -> Result<(), AuthError>,
 ) -> Transcript {
@@ -94,29 +97,21 @@ pub fn run(
         capabilities: capabilities(cfg.apop_only, "0.0.0"),
     };
     let mut session = Session::new(session_cfg);
-    let mut out = VecOut(Vec::new());
-    session.greeting().write_to(&mut out.0);
+    let mut sim = Sim {
+        drop,
+        out: VecOut(Vec::new()),
+        cfg,
+        auth,
+        mismatches: Vec::new(),
+    };
+    session.greeting().write_to(&mut sim.out.0);
     let mut lines = LineBuf::new();
-    let mut mismatches = Vec::new();
     let mut end = None;
     let mut chunks = input.chunks(cfg.chunk.max(1));
     'outer: loop {
         while let Some(frame) = lines.next_frame() {
-            let next = carry_out(
-                session.on_frame(frame),
-                &mut drop,
-                &mut out,
-                auth,
-                &mut mismatches,
-            );
-            if let Some(e) = follow(
-                next,
-                &mut session,
-                &mut drop,
-                &mut out,
-                auth,
-                &mut mismatches,
-            ) {
+            let next = sim.carry_out(session.on_frame(frame));
+            if let Some(e) = sim.follow(next, &mut session) {
                 end = Some(e);
                 break 'outer;
             }
@@ -125,31 +120,18 @@ pub fn run(
             Some(c) => lines.push(c),
             None => {
                 if cfg.eof_abort && !session.is_ended() {
-                    let next = carry_out(
-                        session.on_abort(Abort::Eof),
-                        &mut drop,
-                        &mut out,
-                        auth,
-                        &mut mismatches,
-                    );
-                    end = follow(
-                        next,
-                        &mut session,
-                        &mut drop,
-                        &mut out,
-                        auth,
-                        &mut mismatches,
-                    );
+                    let next = sim.carry_out(session.on_abort(Abort::Eof));
+                    end = sim.follow(next, &mut session);
                 }
                 break;
             }
         }
     }
     Transcript {
-        output: out.0,
+        output: sim.out.0,
         end,
-        drop,
-        size_mismatches: mismatches,
+        drop: sim.drop,
+        size_mismatches: sim.mismatches,
     }
 }
 
@@ -159,83 +141,91 @@ enum Next {
     Continue,
     /// The session ended: send the sign-off line.
     Close(SessionEnd),
+    /// Report the USER check to the session.
+    UserChecked(Result<(), AuthError>),
     /// Report this login outcome to the session.
     Auth(Result<Index, AuthFailure>),
     /// Report this update outcome to the session.
     Committed(Result<(), MaildropError>),
 }
 
-/// Carries out whatever follows from `next` until the session waits for
-/// input or ends.
-fn follow(
-    mut next: Next,
-    session: &mut Session,
-    drop: &mut MemDrop,
-    out: &mut VecOut,
-    auth: &dyn Fn(&AuthRequest) -> Result<(), AuthError>,
-    mismatches: &mut Vec<(u64, u64)>,
-) -> Option<SessionEnd> {
-    loop {
-        next = match next {
-            Next::Continue => return None,
-            Next::Close(end) => {
-                session.sign_off().write_to(&mut out.0);
-                return Some(end);
-            }
-            Next::Auth(outcome) => carry_out(session.on_auth(outcome), drop, out, auth, mismatches),
-            Next::Committed(result) => {
-                carry_out(session.on_committed(result), drop, out, auth, mismatches)
-            }
-        };
-    }
+/// The simulated driver's state.
+struct Sim<'a> {
+    drop: MemDrop,
+    out: VecOut,
+    cfg: &'a SimConfig,
+    auth: &'a dyn Fn(&AuthRequest) -> Result<(), AuthError>,
+    mismatches: Vec<(u64, u64)>,
 }
 
-fn carry_out(
-    step: Step<'_>,
-    drop: &mut MemDrop,
-    out: &mut VecOut,
-    auth: &dyn Fn(&AuthRequest) -> Result<(), AuthError>,
-    mismatches: &mut Vec<(u64, u64)>,
-) -> Next {
-    match step {
-        Step::Nothing => Next::Continue,
-        Step::Reply(r) => {
-            r.write_to(&mut out.0);
-            Next::Continue
-        }
-        Step::Send {
-            head,
-            msg,
-            uid,
-            body_lines,
-            size,
-        } => {
-            head.write_to(&mut out.0);
-            match drop.send(msg, uid, body_lines, out) {
-                Ok(sent) if body_lines.is_none() && sent != size => mismatches.push((size, sent)),
-                Ok(_) => {}
-                Err(SendError::Storage(_) | SendError::Client(_)) => {
-                    return Next::Close(SessionEnd::ServerFault);
+impl Sim<'_> {
+    /// Carries out whatever follows from `next` until the session waits
+    /// for input or ends.
+    fn follow(&mut self, mut next: Next, session: &mut Session) -> Option<SessionEnd> {
+        loop {
+            next = match next {
+                Next::Continue => return None,
+                Next::Close(end) => {
+                    session.sign_off().write_to(&mut self.out.0);
+                    return Some(end);
                 }
-            }
-            out.0.extend_from_slice(b".\r\n");
-            Next::Continue
+                Next::UserChecked(r) => self.carry_out(session.on_user(r)),
+                Next::Auth(outcome) => self.carry_out(session.on_auth(outcome)),
+                Next::Committed(result) => self.carry_out(session.on_committed(result)),
+            };
         }
-        Step::Authenticate(req) => Next::Auth(match auth(&req) {
-            Ok(()) => Ok(Index::new(drop.metas())),
-            Err(e) => Err(AuthFailure::Denied(e)),
-        }),
-        Step::Commit { before, commit } => {
-            if let Some(r) = before {
-                r.write_to(&mut out.0);
+    }
+
+    fn carry_out(&mut self, step: Step<'_>) -> Next {
+        match step {
+            Step::Nothing => Next::Continue,
+            Step::Reply(r) => {
+                r.write_to(&mut self.out.0);
+                Next::Continue
             }
-            Next::Committed(drop.commit(commit.index, commit.marks).map(|_| ()))
-        }
-        Step::Close { reply, end } => {
-            if let Some(r) = reply {
-                r.write_to(&mut out.0);
+            Step::Send {
+                head,
+                msg,
+                uid,
+                body_lines,
+                size,
+            } => {
+                head.write_to(&mut self.out.0);
+                match self.drop.send(msg, uid, body_lines, &mut self.out) {
+                    Ok(sent) if body_lines.is_none() && sent != size => {
+                        self.mismatches.push((size, sent))
+                    }
+                    Ok(_) => {}
+                    Err(SendError::Storage(_) | SendError::Client(_)) => {
+                        return Next::Close(SessionEnd::ServerFault);
+                    }
+                }
+                self.out.0.extend_from_slice(b".\r\n");
+                Next::Continue
             }
-            Next::Close(end)
+            Step::CheckUser { user } => {
+                Next::UserChecked(if self.cfg.apop_users.iter().any(|u| u == user) {
+                    Err(AuthError::MustUseApop)
+                } else {
+                    Ok(())
+                })
+            }
+            Step::Authenticate(req) => Next::Auth(match (self.auth)(&req) {
+                Ok(()) => Ok(Index::new(self.drop.metas())),
+                Err(e) => Err(AuthFailure::Denied(e)),
+            }),
+            Step::Commit { before, commit } => {
+                if let Some(r) = before {
+                    r.write_to(&mut self.out.0);
+                }
+                Next::Committed(self.drop.commit(commit.index, commit.marks).map(|_| ()))
+            }
+            Step::Close { reply, end } => {
+                if let Some(r) = reply {
+                    r.write_to(&mut self.out.0);
+                }
+                Next::Close(end)
+            }
         }
     }
 }

@@ -435,3 +435,45 @@ fn sizes_announced_equal_bytes_sent_for_awkward_mail() {
     );
     assert!(t.size_mismatches.is_empty(), "{:?}", t.size_mismatches);
 }
+
+#[test]
+fn with_apop_user_checks_for_a_record_and_apop_logs_in() {
+    let cfg = SimConfig {
+        apop: true,
+        apop_users: vec![b"bob".to_vec()],
+        ..Default::default()
+    };
+    let auth = |r: &AuthRequest| match (&r.user[..], &r.proof) {
+        (b"alice", crate::protocol::session::Proof::Apop(d)) if d == b"right" => Ok(()),
+        (_, crate::protocol::session::Proof::Apop(_)) => Err(AuthError::DigestMismatch),
+        _ => Err(AuthError::BadPassword),
+    };
+    let t = run(
+        b"USER bob\r\nUSER alice\r\nQUIT\r\n",
+        spec_drop(),
+        &cfg,
+        &auth,
+    );
+    let text = t.text();
+    assert!(
+        text.contains("\r\n-ERR [AUTH] You must use APOP to connect to this server\r\n+OK Password required for alice.\r\n"),
+        "{text}"
+    );
+    let t = run(
+        b"APOP alice wrong\r\nAPOP alice right\r\nSTAT\r\nQUIT\r\n",
+        spec_drop(),
+        &cfg,
+        &auth,
+    );
+    let text = t.text();
+    assert!(
+        text.starts_with(
+            "+OK QPOP (version 0.0.0) at sim.example starting.  <1.2.3@sim.example>\r\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("-ERR [AUTH] authentication failure\r\n+OK alice has 1 message(s) (148 octets).\r\n+OK 1 148\r\n"),
+        "{text}"
+    );
+}

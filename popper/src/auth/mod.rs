@@ -5,9 +5,14 @@
 //! once (2.53 text); then the password (libxcrypt); then the account's
 //! expiry. Every failure except BLOCK_UID waits `auth-fail-delay`.
 
+pub mod apop;
 pub mod passwd;
 
 pub use passwd::Account;
+
+use std::path::Path;
+
+use popauth::db::{Access, AuthDb, DbError, LOCK_WAIT, strip_os};
 
 use crate::protocol::error::AuthError;
 
@@ -56,5 +61,61 @@ pub fn check_pass(user: &[u8], password: &[u8], block_uid: u32, today: i64) -> O
         Ok(passwd::Verdict::AccountExpired) => Outcome::fail(AuthError::AccountExpired),
         Ok(passwd::Verdict::PasswordExpired) => Outcome::fail(AuthError::PasswordExpired),
         Err(e) => Outcome::fail(AuthError::System(format!("shadow lookup: {e}"))),
+    }
+}
+
+/// USER, when APOP is possible: a user who has an APOP record must use
+/// APOP. COMPAT qpopper 2.53: checked only for a user passwd knows and a
+/// database that opens (no database: clear-text login is allowed); a
+/// database with the wrong mode or a stuck lock is reported.
+pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
+    let Ok(Some(account)) = passwd::lookup(user) else {
+        return Ok(());
+    };
+    let d = match AuthDb::open(db, Access::Read, LOCK_WAIT) {
+        Ok(d) => d,
+        Err(DbError::WrongMode(m)) => return Err(AuthError::ApopDbMode(m)),
+        Err(DbError::Lock(e)) => return Err(AuthError::ApopDbLock(strip_os(&e))),
+        Err(_) => return Ok(()),
+    };
+    match d.raw(account.name.as_bytes()) {
+        Ok(Some(_)) => Err(AuthError::MustUseApop),
+        _ => Ok(()),
+    }
+}
+
+/// APOP: checks `digest` for `user` against the challenge `timestamp`
+/// (qpopper.md §4.2 order). COMPAT qpopper 2.53: BLOCK_UID does not apply,
+/// only uid 0 is refused, and failures are not delayed.
+pub fn check_apop(user: &[u8], digest: &[u8], timestamp: &[u8], db: &Path) -> Outcome {
+    let now = |result| Outcome {
+        result,
+        delay: false,
+    };
+    let account = match passwd::lookup(user) {
+        Ok(Some(a)) => a,
+        Ok(None) => return now(Err(AuthError::BadPassword)),
+        Err(e) => return now(Err(AuthError::System(format!("passwd lookup: {e}")))),
+    };
+    if account.uid == 0 {
+        return now(Err(AuthError::RootDenied));
+    }
+    let d = match AuthDb::open(db, Access::Read, LOCK_WAIT) {
+        Ok(d) => d,
+        Err(DbError::WrongMode(m)) => return now(Err(AuthError::ApopDbMode(m))),
+        Err(DbError::Lock(e)) => return now(Err(AuthError::ApopDbLock(strip_os(&e)))),
+        Err(e) => return now(Err(AuthError::ApopDbUnavailable(e.to_string()))),
+    };
+    let secret = match d.secret(account.name.as_bytes()) {
+        Ok(Some(s)) => zeroize::Zeroizing::new(s),
+        Ok(None) => return now(Err(AuthError::NotAuthorized)),
+        Err(e) => return now(Err(AuthError::ApopDbUnavailable(e.to_string()))),
+    };
+    drop(d);
+    let expected = zeroize::Zeroizing::new(apop::digest_hex(timestamp, &secret));
+    if apop::digest_matches(&expected, digest) {
+        now(Ok(account))
+    } else {
+        now(Err(AuthError::DigestMismatch))
     }
 }

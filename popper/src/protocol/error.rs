@@ -23,6 +23,18 @@ pub enum AuthError {
     MustUseApop,
     /// This build accepts only APOP.
     ApopOnly,
+    /// APOP for uid 0 (COMPAT qpopper 2.53: APOP refuses only root).
+    RootDenied,
+    /// APOP for a user without a record in the database.
+    NotAuthorized,
+    /// APOP digest does not match.
+    DigestMismatch,
+    /// The APOP database's permission bits are not 0600 (holds them).
+    ApopDbMode(u32),
+    /// The APOP database's lock could not be had (holds the reason).
+    ApopDbLock(String),
+    /// The APOP database could not be opened or read (reason logged).
+    ApopDbUnavailable(String),
     /// Something on the server failed while checking (logged; vague on the wire).
     System(String),
 }
@@ -132,6 +144,12 @@ impl fmt::Display for AuthError {
             AuthError::UidBlocked(n) => write!(f, "uid at or below BLOCK_UID {n}"),
             AuthError::MustUseApop => f.write_str("user has an APOP record"),
             AuthError::ApopOnly => f.write_str("this popper accepts only APOP"),
+            AuthError::RootDenied => f.write_str("APOP as root refused"),
+            AuthError::NotAuthorized => f.write_str("no APOP record"),
+            AuthError::DigestMismatch => f.write_str("wrong APOP digest"),
+            AuthError::ApopDbMode(m) => write!(f, "APOP database has mode 0{m:o}, not 0600"),
+            AuthError::ApopDbLock(s) => write!(f, "cannot lock the APOP database: {s}"),
+            AuthError::ApopDbUnavailable(s) => write!(f, "APOP database not available: {s}"),
             AuthError::System(s) => write!(f, "system error: {s}"),
         }
     }

@@ -328,6 +328,29 @@ fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
         AuthError::ApopOnly => t.extend_from_slice(
             b"[AUTH] You must use APOP authentication to connect to this server",
         ),
+        AuthError::RootDenied => {
+            t.extend_from_slice(b"[AUTH] User ");
+            t.extend_from_slice(&user);
+            t.extend_from_slice(b" login denied.");
+        }
+        AuthError::NotAuthorized => t.extend_from_slice(b"[AUTH] not authorized"),
+        AuthError::DigestMismatch => t.extend_from_slice(b"[AUTH] authentication failure"),
+        AuthError::ApopDbMode(m) => push_fmt(
+            t,
+            format_args!("[SYS/PERM] POP authorization DB has wrong mode (0{m:o})"),
+        ),
+        AuthError::ApopDbLock(why) => {
+            t.extend_from_slice(b"[SYS/TEMP] unable to lock POP authorization DB (");
+            t.extend_from_slice(&echo(why.as_bytes()));
+            t.push(b')');
+        }
+        // COMPAT qpopper 2.53: the parenthesis shows the user name (an
+        // argument slip in 2.53 that scripts may match); the log has why.
+        AuthError::ApopDbUnavailable(_) => {
+            t.extend_from_slice(b"[SYS/TEMP] POP authorization DB not available (");
+            t.extend_from_slice(&user);
+            t.push(b')');
+        }
     }
 }
 
@@ -570,6 +593,32 @@ mod tests {
         assert_eq!(
             a(AuthError::ApopOnly),
             "-ERR [AUTH] You must use APOP authentication to connect to this server\r\n"
+        );
+        assert_eq!(
+            a(AuthError::RootDenied),
+            "-ERR [AUTH] User nosuch login denied.\r\n"
+        );
+        assert_eq!(
+            a(AuthError::NotAuthorized),
+            "-ERR [AUTH] not authorized\r\n"
+        );
+        assert_eq!(
+            a(AuthError::DigestMismatch),
+            "-ERR [AUTH] authentication failure\r\n"
+        );
+        assert_eq!(
+            a(AuthError::ApopDbMode(0o644)),
+            "-ERR [SYS/PERM] POP authorization DB has wrong mode (0644)\r\n"
+        );
+        assert_eq!(
+            a(AuthError::ApopDbLock(
+                "Resource temporarily unavailable".into()
+            )),
+            "-ERR [SYS/TEMP] unable to lock POP authorization DB (Resource temporarily unavailable)\r\n"
+        );
+        assert_eq!(
+            a(AuthError::ApopDbUnavailable("x".into())),
+            "-ERR [SYS/TEMP] POP authorization DB not available (nosuch)\r\n"
         );
     }
 

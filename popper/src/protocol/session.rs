@@ -151,6 +151,13 @@ pub enum Step<'a> {
     Nothing,
     /// Send this reply.
     Reply(Reply<'a>),
+    /// Check whether this user may go on to PASS (a user with an APOP
+    /// record must use APOP), then call [`Session::on_user`]. Only when
+    /// APOP is possible on this connection.
+    CheckUser {
+        /// The name given to USER.
+        user: &'a [u8],
+    },
     /// Check credentials, then call [`Session::on_auth`].
     Authenticate(AuthRequest),
     /// Send `head`, then message `msg` through the wire encoder with `uid`
@@ -206,6 +213,8 @@ pub struct Session {
     state: State,
     /// The name (and whether by APOP) being checked by the driver.
     authenticating: Option<(Vec<u8>, bool)>,
+    /// The USER name being checked by the driver.
+    checking_user: Option<Vec<u8>>,
     /// Why the commit in progress was started.
     committing: Option<SessionEnd>,
 }
@@ -217,6 +226,7 @@ impl Session {
             cfg,
             state: State::Auth1,
             authenticating: None,
+            checking_user: None,
             committing: None,
         }
     }
@@ -254,7 +264,11 @@ impl Session {
 
     /// Handles one command line (without its line end).
     pub fn on_line(&mut self, line: &[u8]) -> Step<'_> {
-        if self.is_ended() || self.authenticating.is_some() || self.committing.is_some() {
+        if self.is_ended()
+            || self.authenticating.is_some()
+            || self.checking_user.is_some()
+            || self.committing.is_some()
+        {
             return Step::Nothing;
         }
         let toks = match Tokens::split(line) {
@@ -322,12 +336,32 @@ impl Session {
         if !valid_user_name(name) {
             return err(ErrReply::BadUserName);
         }
-        self.state = State::Auth2 {
-            user: name.to_vec(),
-        };
+        // COMPAT qpopper 2.53: with APOP possible, USER already refuses a
+        // user who has an APOP record (and reports a broken database).
+        if self.cfg.greeting.timestamp().is_some() {
+            let user = self.checking_user.insert(name.to_vec());
+            return Step::CheckUser { user };
+        }
+        self.password_required(name.to_vec())
+    }
+
+    fn password_required(&mut self, user: Vec<u8>) -> Step<'_> {
+        self.state = State::Auth2 { user };
         match &self.state {
             State::Auth2 { user } => Step::Reply(Reply::Ok(OkReply::PasswordRequired(user))),
             _ => Step::Nothing,
+        }
+    }
+
+    /// The driver's answer to [`Step::CheckUser`]: `Ok` lets the user go on
+    /// to PASS.
+    pub fn on_user(&mut self, result: Result<(), AuthError>) -> Step<'_> {
+        let Some(user) = self.checking_user.take() else {
+            return Step::Nothing;
+        };
+        match result {
+            Ok(()) => self.password_required(user),
+            Err(e) => err(ErrReply::Auth(e, user)),
         }
     }
 
@@ -400,6 +434,7 @@ impl Session {
             Abort::Hangup => (ErrReply::Hangup, SessionEnd::HungUp),
         };
         self.authenticating = None;
+        self.checking_user = None;
         if self.cfg.update_on_abort
             && matches!(self.state, State::Trans(_))
             && self.committing.is_none()

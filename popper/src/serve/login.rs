@@ -30,6 +30,7 @@ pub fn login(
     log: &Log,
     peer: &Peer,
     host: &str,
+    timestamp: &str,
     req: &AuthRequest,
 ) -> Result<LoggedIn, AuthFailure> {
     let shown = crate::log::printable(&req.user);
@@ -40,11 +41,11 @@ pub fn login(
             cfg.block_uid,
             crate::clock::today(),
         ),
-        // APOP needs the pop.auth database: not in this build yet.
-        Proof::Apop(_) => auth::Outcome {
-            result: Err(AuthError::BadPassword),
-            delay: false,
-        },
+        Proof::Apop(digest) => {
+            // COMPAT qpopper 2.53: every APOP attempt is logged.
+            log.info(&format!("apop \"{shown}\""));
+            auth::check_apop(&req.user, digest, timestamp.as_bytes(), &cfg.apop_db)
+        }
     };
     let account = match outcome.result {
         Ok(a) => a,

@@ -22,8 +22,8 @@ use crate::maildrop::{Maildrop, SendError};
 use crate::peer::Peer;
 use crate::protocol::capa::capabilities;
 use crate::protocol::command::Tokens;
-use crate::protocol::error::MaildropError;
-use crate::protocol::greeting::Greeting;
+use crate::protocol::error::{AuthError, MaildropError};
+use crate::protocol::greeting::{Challenge, Greeting};
 use crate::protocol::index::Index;
 use crate::protocol::line::{Frame, LineBuf};
 use crate::protocol::session::{Abort, AuthFailure, Session, SessionConfig, SessionEnd, Step};
@@ -53,6 +53,8 @@ enum Next {
     Continue,
     /// The session ended: sign off.
     Close(SessionEnd),
+    /// Tell the session whether USER may go on to PASS.
+    UserChecked(Result<(), AuthError>),
     /// Tell the session how the login went.
     Auth(Result<Index, AuthFailure>),
     /// Tell the session how the update went.
@@ -67,6 +69,8 @@ struct Driver<'a> {
     log: &'a Log,
     peer: &'a mut Peer,
     host: String,
+    /// The APOP challenge sent in the greeting, if any.
+    timestamp: Option<String>,
     conn: Conn<'a>,
     user: Option<LoggedIn>,
 }
@@ -86,7 +90,15 @@ pub fn run(
         conn::set_write_timeout(output, t);
     }
     let host = host_name();
-    let greeting = Greeting::new(&host, VERSION, cfg.shy, None);
+    // DECISIONS.md: the APOP challenge only when APOP can work.
+    let apop = APOP_ONLY || std::fs::symlink_metadata(&cfg.apop_db).is_ok();
+    let challenge = apop.then(|| Challenge {
+        pid: std::process::id(),
+        time: crate::clock::now(),
+        nonce: crate::sys::random_u64(),
+    });
+    let greeting = Greeting::new(&host, VERSION, cfg.shy, challenge);
+    let timestamp = greeting.timestamp().map(str::to_string);
     let mut session = Session::new(SessionConfig {
         greeting,
         apop_only: APOP_ONLY,
@@ -103,6 +115,7 @@ pub fn run(
         log,
         peer,
         host,
+        timestamp,
         conn: Conn::new(input, output, timeout),
         user: None,
     };
@@ -166,6 +179,7 @@ impl Driver<'_> {
             next = match next {
                 Next::Continue => return None,
                 Next::Close(end) => return Some(end),
+                Next::UserChecked(r) => self.carry_out(session.on_user(r)),
                 Next::Auth(outcome) => self.carry_out(session.on_auth(outcome)),
                 Next::Committed(result) => self.carry_out(session.on_committed(result)),
                 Next::Abort(why) => self.carry_out(session.on_abort(why)),
@@ -216,9 +230,13 @@ impl Driver<'_> {
                     }
                 }
             }
+            Step::CheckUser { user } => {
+                Next::UserChecked(crate::auth::may_use_pass(user, &self.cfg.apop_db))
+            }
             Step::Authenticate(req) => {
                 let _ = self.conn.flush();
-                let result = login::login(self.cfg, self.log, self.peer, &self.host, &req);
+                let ts = self.timestamp.as_deref().unwrap_or("");
+                let result = login::login(self.cfg, self.log, self.peer, &self.host, ts, &req);
                 Next::Auth(result.map(|mut u| {
                     if self.cfg.reverse_lookup {
                         self.peer.resolve();

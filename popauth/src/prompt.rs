@@ -1,0 +1,71 @@
+//! Asking the user for secrets: without echo from the terminal, as
+//! qpopper's `getpass` did, or one line at a time from standard input when
+//! it is not a terminal (scripts and tests; rpassword has no such
+//! fallback, crates.md §5).
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use zeroize::Zeroizing;
+
+/// The longest line read from standard input.
+const MAX_LINE: usize = 1024;
+
+/// Where answers come from.
+pub struct Prompter {
+    tty: bool,
+    stdin: io::StdinLock<'static>,
+}
+
+impl Default for Prompter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prompter {
+    /// Reads from the terminal if standard input is one, else from
+    /// standard input.
+    pub fn new() -> Prompter {
+        let stdin = io::stdin();
+        Prompter {
+            tty: stdin.is_terminal(),
+            stdin: stdin.lock(),
+        }
+    }
+
+    /// Asks for a secret (no echo on a terminal); `None` at end of input.
+    pub fn secret(&mut self, prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+        if self.tty {
+            let s = Zeroizing::new(rpassword::prompt_password(prompt)?);
+            return Ok(Some(Zeroizing::new(s.as_bytes().to_vec())));
+        }
+        // COMPAT getpass: the prompt goes out even when reading a pipe.
+        eprint!("{prompt}");
+        let _ = io::stderr().flush();
+        self.line_bytes()
+    }
+
+    /// Asks a question on standard output and reads the answer.
+    pub fn ask(&mut self, question: &str) -> io::Result<Option<String>> {
+        print!("{question}");
+        io::stdout().flush()?;
+        Ok(self
+            .line_bytes()?
+            .map(|l| String::from_utf8_lossy(&l).into_owned()))
+    }
+
+    fn line_bytes(&mut self) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+        let mut buf = Zeroizing::new(Vec::new());
+        let n = io::Read::take(&mut self.stdin, MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        Ok(Some(buf))
+    }
+}
