@@ -252,3 +252,55 @@ fn fcntl_and_flock_holders_are_waited_for() {
         );
     }
 }
+
+#[test]
+fn sessions_racing_for_the_lock_get_in_use_never_a_permanent_error() {
+    // Regression (concurrent-delivery test): a session that opened
+    // .USER.pop just as the previous session unlinked it saw a link count
+    // of 0 and answered -ERR [SYS/PERM] "more than one link".
+    let alice = user("pt_alice");
+    let mut sb = Sandbox::new("lock-race");
+    let port = popper_e2e::sandbox::free_port();
+    // nowait.N: inetd's default limit (256 a minute) would stop the service.
+    let args = crate::popper_args(&sb, &[]).join(" ");
+    sb.inetd_conf(
+        &format!(
+            "127.0.0.1:{port} stream tcp nowait.100000 root {} {args}\n",
+            popper_e2e::bins::popper().display()
+        ),
+        port,
+    );
+    let script = popper_e2e::bins::root().join("tests/clients/poplib_sessions.py");
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = Command::new("/usr/bin/python3")
+                .arg(&script)
+                .args([port.to_string(), alice.name.clone(), alice.password.clone()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all("go\n".repeat(200).as_bytes())
+                .unwrap();
+            c
+        })
+        .collect();
+    let mut ok = 0;
+    let mut in_use = 0;
+    for w in workers {
+        let out = popper_e2e::sandbox::wait_output(w, Duration::from_secs(120));
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            match l.split(' ').next() {
+                Some("OK") => ok += 1,
+                Some("IN-USE") => in_use += 1,
+                _ => panic!("a session failed: {l}"),
+            }
+        }
+    }
+    assert_eq!(ok + in_use, 800);
+    assert!(ok >= 200, "{ok} sessions got through, {in_use} were in use");
+}

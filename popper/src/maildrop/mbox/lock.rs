@@ -77,6 +77,12 @@ impl SessionLock {
             if md.mode() & 0o077 != 0 {
                 return Err(MaildropError::TempAccessible { path: shown });
             }
+            // No link at all: the session that held the file unlinked it as
+            // it ended, between our open and this check; try the path again
+            // (a regression found by the concurrent-delivery test).
+            if md.nlink() == 0 {
+                continue;
+            }
             if md.nlink() != 1 {
                 return Err(MaildropError::TempLinks);
             }
