@@ -1,6 +1,7 @@
 # popper: the README's two commands are `make demo` and `make test`.
 #
-#   make            build popper (release)
+#   make            build popper, popper.apop (the apop-only build) and popauth (release)
+#   make install    install them under PREFIX (default /usr/local); make uninstall
 #   make demo       run popper under a real inetd on 127.0.0.1:1110 with a demo user
 #   make test       install what the tests need, then lint, unit and end-to-end tests
 #   make lint       rustfmt and clippy only
@@ -12,7 +13,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
+.PHONY: all build install uninstall demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
 
 all: build
 
@@ -23,8 +24,19 @@ setup-demo:
 setup-test:
 	@scripts/setup.sh test
 
+PREFIX ?= /usr/local
+export PREFIX
+
 build: setup-build
 	$(CARGO) build --release --locked -p popper -p popauth
+	$(CARGO) build --release --locked -p popper --features apop-only --target-dir target/apop-only
+	cp target/apop-only/release/popper target/release/popper.apop
+
+install: build
+	scripts/install.sh install
+
+uninstall:
+	scripts/install.sh uninstall
 
 demo: setup-demo build
 	scripts/demo.sh
@@ -33,8 +45,11 @@ lint: setup-build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
+# The feature matrix: default, without bulletins, and apop-only.
 unit: setup-build
 	$(CARGO) test --locked -p popper -p popauth
+	$(CARGO) test --locked -p popper --no-default-features
+	$(CARGO) test --locked -p popper --features apop-only
 
 e2e: setup-test
 	$(CARGO) test --locked -p popper-e2e -- --test-threads 8

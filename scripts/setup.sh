@@ -42,5 +42,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ -n "$made_policy" ] && rm -f "$policy"
 fi
 
+# popauth runs setuid `pop` (qpopper's POPUID): the tests and `make install`
+# need that system account; Debian has none by default.
+if [ "$what" = test ] && ! getent passwd pop >/dev/null; then
+  adduser --system --group --no-create-home --home /nonexistent --quiet pop
+fi
+
 # The Rust toolchain comes with the machine; say so clearly if it does not.
 command -v cargo >/dev/null || { echo "setup: cargo is not on PATH" >&2; exit 1; }

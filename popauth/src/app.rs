@@ -80,6 +80,10 @@ pub fn run(args: &[String]) -> u8 {
 /// [`run`] against the database at `db`.
 pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail> {
     let action = cli::parse(args).map_err(|e| Fail(e.to_string()))?;
+    if action == Action::Help {
+        println!("{}\n{}", cli::USAGE, cli::HELP);
+        return Ok(());
+    }
     let pop = match User::from_name(POP_USER) {
         Ok(Some(u)) => (u.uid.as_raw(), u.gid.as_raw()),
         _ => return fail(format!("\"{POP_USER}\": user-id unknown")),
@@ -102,6 +106,7 @@ pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail
         nix::unistd::seteuid(Uid::from_raw(0)).map_err(|e| Fail(format!("seteuid: {e}")))?;
     }
     match action {
+        Action::Help => Ok(()),
         Action::Init { safe } => init(&me, db, safe, p),
         Action::List { name } => list(db, name.as_deref()),
         Action::Delete { name } => delete(db, &name),

@@ -10,6 +10,8 @@
 /// What popauth was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// `-help` / `--help`: print the usage and what each option does.
+    Help,
     /// No option: the caller changes their own secret.
     ChangeOwn,
     /// `-init [-safe]`: create the database (root only).
@@ -51,6 +53,14 @@ pub enum CliError {
 pub const USAGE: &str =
     "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]]";
 
+/// `-help`: the usage line and a line per option (popauth(8) has more).
+pub const HELP: &str = "\
+  (no option)          change your own APOP secret (asks the old one first)
+  -init [-safe]        create /etc/pop.auth (root only; -safe keeps an existing one)
+  -user NAME [SECRET]  set NAME's secret, asked twice unless given (root or pop)
+  -delete NAME         remove NAME's secret (root or pop)
+  -list [NAME]         list the users with a secret, or check one";
+
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -74,6 +84,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         let a = args[i].as_str();
         i += 1;
         match a {
+            "-help" | "--help" if args.len() == 1 => return Ok(Action::Help),
             "-init" => init = true,
             "-safe" => safe = true,
             "-list" => {
@@ -157,6 +168,8 @@ mod tests {
             })
         );
         assert_eq!(p("-delete bob"), Ok(Action::Delete { name: "bob".into() }));
+        assert_eq!(p("-help"), Ok(Action::Help));
+        assert_eq!(p("--help"), Ok(Action::Help));
     }
 
     #[test]

@@ -3,14 +3,17 @@
 //! area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod apop;
 mod clients;
 mod concurrent;
 mod crash;
 mod demo;
 mod docs;
 mod hostile;
+mod install;
 mod locks;
 mod mailbox;
+mod popauth;
 mod session;
 
 use popper_e2e::sandbox::Sandbox;

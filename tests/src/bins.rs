@@ -17,9 +17,10 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
-/// A build of the workspace's binaries: `features` for popper, in its own
-/// target directory (so feature builds do not replace each other).
-fn build(features: &[&str], target: &str) -> PathBuf {
+/// A build of the workspace's binaries with popper's `features` (`None`:
+/// the default features), in its own target directory so feature builds
+/// do not replace each other.
+fn build(features: Option<&str>, target: &str) -> PathBuf {
     let root = root();
     let target_dir = root.join("target").join(target);
     let mut cmd = Command::new(cargo());
@@ -29,10 +30,8 @@ fn build(features: &[&str], target: &str) -> PathBuf {
         ])
         .arg("--target-dir")
         .arg(&target_dir);
-    if !features.is_empty() {
-        cmd.arg("--no-default-features")
-            .arg("--features")
-            .arg(features.join(","));
+    if let Some(f) = features {
+        cmd.arg("--features").arg(f);
     }
     crate::run(&mut cmd);
     target_dir.join("debug")
@@ -42,10 +41,22 @@ fn build(features: &[&str], target: &str) -> PathBuf {
 /// directory so it shares the test build's compiled dependencies.
 pub fn default_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build(&[], ""))
+    DIR.get_or_init(|| build(None, ""))
 }
 
 /// The popper binary of the default build.
 pub fn popper() -> PathBuf {
     default_dir().join("popper")
+}
+
+/// The popauth binary.
+pub fn popauth() -> PathBuf {
+    default_dir().join("popauth")
+}
+
+/// popper built with the `apop-only` feature (installed as popper.apop).
+pub fn popper_apop() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build(Some("apop-only"), "e2e-apop-only"))
+        .join("popper")
 }

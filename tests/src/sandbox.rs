@@ -26,6 +26,7 @@ pub struct Sandbox {
     /// The spool directory, bound over `/var/mail`.
     pub mail: PathBuf,
     binds: Vec<(PathBuf, PathBuf)>,
+    etc_overlay: bool,
     servers: Vec<Child>,
 }
 
@@ -53,6 +54,7 @@ impl Sandbox {
             dir,
             mail,
             binds: Vec::new(),
+            etc_overlay: false,
             servers: Vec::new(),
         }
     }
@@ -101,6 +103,24 @@ impl Sandbox {
         }
     }
 
+    /// Gives the namespace a private `/etc`: an overlay whose lower layer
+    /// is the machine's `/etc` and whose upper layer is this sandbox's, so
+    /// what runs inside reads the real passwd and shadow but creates and
+    /// changes files (`/etc/pop.auth`) only here. For commands started
+    /// after this call; [`Sandbox::etc`] is the outside view of a file.
+    pub fn overlay_etc(&mut self) {
+        for d in ["etc-upper", "etc-work"] {
+            std::fs::create_dir_all(self.dir.join(d)).unwrap();
+        }
+        self.etc_overlay = true;
+    }
+
+    /// A file of the private `/etc` as seen from outside (present once
+    /// something inside made it, or a test put it there).
+    pub fn etc(&self, name: &str) -> PathBuf {
+        self.dir.join("etc-upper").join(name)
+    }
+
     /// Binds `src` over `dst` inside the namespace (for servers started
     /// after this call).
     pub fn bind(&mut self, src: &Path, dst: &Path) {
@@ -126,6 +146,11 @@ impl Sandbox {
         let mut script = String::from(
             "set -e\nmount --bind \"$SB_MAIL\" /var/mail\nmount -t tmpfs tmpfs /run\n",
         );
+        if self.etc_overlay {
+            script.push_str(
+                "mount -t overlay overlay -o \"lowerdir=/etc,upperdir=$SB_DIR/etc-upper,workdir=$SB_DIR/etc-work\" /etc\n",
+            );
+        }
         for (i, _) in self.binds.iter().enumerate() {
             script.push_str(&format!("mount --bind \"$SB_SRC{i}\" \"$SB_DST{i}\"\n"));
         }
@@ -143,7 +168,8 @@ impl Sandbox {
         ])
         .arg(program)
         .args(args)
-        .env("SB_MAIL", &self.mail);
+        .env("SB_MAIL", &self.mail)
+        .env("SB_DIR", &self.dir);
         for (i, (src, dst)) in self.binds.iter().enumerate() {
             cmd.env(format!("SB_SRC{i}"), src)
                 .env(format!("SB_DST{i}"), dst);

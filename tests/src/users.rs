@@ -101,3 +101,19 @@ pub fn mail_gid() -> u32 {
         .parse()
         .unwrap()
 }
+
+/// The `pop` system account popauth runs as (made by `scripts/setup.sh`,
+/// as `make install` does); its uid and gid.
+pub fn pop() -> (u32, u32) {
+    let out = Command::new("getent")
+        .args(["passwd", "pop"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "there is no `pop` user: scripts/setup.sh test makes it (adduser --system --group pop)"
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = line.trim_end().split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}

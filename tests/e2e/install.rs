@@ -1,0 +1,67 @@
+//! `make install` puts both popper builds and popauth where the qpopper
+//! guides did, with the right owners and modes, and `make uninstall`
+//! removes them.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+
+use popper_e2e::bins::root;
+use popper_e2e::users::pop;
+
+#[test]
+fn make_install_and_uninstall_into_a_prefix() {
+    popper_e2e::require_root();
+    let prefix = std::env::temp_dir().join(format!("popper-install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
+    let make = |target: &str| {
+        popper_e2e::run(
+            Command::new("make")
+                .arg("-s")
+                .arg(target)
+                .arg(format!("PREFIX={}", prefix.display()))
+                .current_dir(root()),
+        )
+    };
+    make("install");
+    let (pop_uid, pop_gid) = pop();
+    let check = |rel: &str, mode: u32, uid: u32, gid: u32| {
+        let md = std::fs::metadata(prefix.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(
+            md.mode() & 0o7777,
+            mode,
+            "{rel} mode {:o}",
+            md.mode() & 0o7777
+        );
+        assert_eq!((md.uid(), md.gid()), (uid, gid), "{rel} owner");
+    };
+    check("lib/popper", 0o755, 0, 0);
+    check("lib/popper.apop", 0o755, 0, 0);
+    check("bin/popauth", 0o6755, pop_uid, pop_gid);
+    check("share/man/man8/popper.8", 0o644, 0, 0);
+    check("share/man/man8/popauth.8", 0o644, 0, 0);
+    let features = |bin: &str| {
+        let out = popper_e2e::run(Command::new(prefix.join(bin)).arg("-V"));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("features:"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(!features("lib/popper").contains("apop-only"));
+    assert!(features("lib/popper.apop").contains("apop-only"));
+    // Installing again works (and leaves no temporary file).
+    make("install");
+    assert!(!prefix.join("bin/.popauth.new").exists());
+    make("uninstall");
+    for rel in [
+        "lib/popper",
+        "lib/popper.apop",
+        "bin/popauth",
+        "share/man/man8/popper.8",
+        "share/man/man8/popauth.8",
+    ] {
+        assert!(!prefix.join(rel).exists(), "{rel} left after uninstall");
+    }
+    std::fs::remove_dir_all(&prefix).unwrap();
+}
