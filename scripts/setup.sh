@@ -48,5 +48,16 @@ if [ "$what" = test ] && ! getent passwd pop >/dev/null; then
   adduser --system --group --no-create-home --home /nonexistent --quiet pop
 fi
 
+# xinetd conflicts with openbsd-inetd (both are inet-superserver), and the
+# tests need both: xinetd's binary is unpacked from its Debian package into
+# a private directory instead of being installed.
+xinetd_dir=/var/cache/popper-test/xinetd
+if [ "$what" = test ] && [ ! -x "$xinetd_dir/usr/sbin/xinetd" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q xinetd >/dev/null && dpkg -x xinetd_*.deb "$xinetd_dir")
+  rm -rf "$tmp"
+  "$xinetd_dir/usr/sbin/xinetd" -version >/dev/null 2>&1 || { echo "setup: unpacked xinetd does not run" >&2; exit 1; }
+fi
+
 # The Rust toolchain comes with the machine; say so clearly if it does not.
 command -v cargo >/dev/null || { echo "setup: cargo is not on PATH" >&2; exit 1; }

@@ -107,6 +107,13 @@ pub struct Config {
     pub apop_db: PathBuf,
     /// `block-uid`: uids at or below this may not log in with PASS.
     pub block_uid: u32,
+    /// `auth-file`: the allow list; only users listed there may log in
+    /// (qpopper's AUTHFILE). Off unless set here or at build time
+    /// (`POPPER_AUTHFILE`); `set auth-file` alone means `/etc/authfile`.
+    pub auth_file: Option<PathBuf>,
+    /// `nonauth-file`: the deny list (qpopper's NONAUTHFILE). Off unless
+    /// set; `set nonauth-file` alone means `/etc/nonauthfile`.
+    pub nonauth_file: Option<PathBuf>,
     /// `auth-fail-delay`: pause after a failed PASS (qpopper: 10 s).
     pub auth_fail_delay: Duration,
     /// `update-on-abort`: apply DELEs when the client vanishes or times out
@@ -141,6 +148,8 @@ impl Default for Config {
             spool_dir: PathBuf::from("/var/mail"),
             apop_db: PathBuf::from("/etc/pop.auth"),
             block_uid: build_block_uid(),
+            auth_file: option_env!("POPPER_AUTHFILE").map(PathBuf::from),
+            nonauth_file: option_env!("POPPER_NONAUTHFILE").map(PathBuf::from),
             auth_fail_delay: Duration::from_secs(10),
             update_on_abort: true,
             update_status: true,
@@ -281,6 +290,8 @@ impl Config {
             "spool-dir" => self.spool_dir = parse_path(value)?,
             "apop-db" => self.apop_db = parse_path(value)?,
             "block-uid" => self.block_uid = parse_num(value, 0, u64::from(u32::MAX))? as u32,
+            "auth-file" => self.auth_file = parse_list(value, "/etc/authfile")?,
+            "nonauth-file" => self.nonauth_file = parse_list(value, "/etc/nonauthfile")?,
             "auth-fail-delay" => self.auth_fail_delay = parse_seconds(value)?,
             "update-on-abort" => self.update_on_abort = parse_bool(value)?,
             "update-status" | "update-status-headers" => self.update_status = parse_bool(value)?,
@@ -313,6 +324,8 @@ impl Config {
             "popper version {VERSION} (qpopper 2.53 compatible)\n\
              features: {}\n\
              block-uid = {}\n\
+             auth-file = {}\n\
+             nonauth-file = {}\n\
              spool-dir = {}\n\
              apop-db = {}\n\
              timeout = {}\n\
@@ -334,6 +347,8 @@ impl Config {
                 features.join(" ")
             },
             self.block_uid,
+            path(&self.auth_file),
+            path(&self.nonauth_file),
             self.spool_dir.display(),
             self.apop_db.display(),
             self.timeout,
@@ -467,6 +482,16 @@ fn parse_seconds(v: &str) -> Result<Duration, String> {
     }
 }
 
+/// A list setting: `set NAME` (the default path), `set NAME = PATH`, or
+/// `reset NAME` (off).
+fn parse_list(v: &str, default: &str) -> Result<Option<PathBuf>, String> {
+    match v {
+        "true" => Ok(Some(PathBuf::from(default))),
+        "false" => Ok(None),
+        p => parse_path(p).map(Some),
+    }
+}
+
 fn parse_path(v: &str) -> Result<PathBuf, String> {
     if v.starts_with('/') && !v.contains('\0') {
         Ok(PathBuf::from(v))
@@ -566,6 +591,24 @@ mod tests {
         }
         let e = Config::from_args(&args("-f /nonexistent"), &no_file).unwrap_err();
         assert_eq!(e.to_string(), "/nonexistent: no such file");
+    }
+
+    #[test]
+    fn list_settings() {
+        let mut c = Config::default();
+        c.apply_file(
+            Path::new("/f"),
+            "set auth-file\nset nonauth-file = /etc/pop.deny\n",
+        )
+        .unwrap();
+        assert_eq!(c.auth_file, Some(PathBuf::from("/etc/authfile")));
+        assert_eq!(c.nonauth_file, Some(PathBuf::from("/etc/pop.deny")));
+        c.apply_file(Path::new("/f"), "reset auth-file\n").unwrap();
+        assert_eq!(c.auth_file, None);
+        assert!(
+            c.apply_file(Path::new("/f"), "set auth-file = relative\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod locks;
 mod mailbox;
 mod popauth;
 mod session;
+mod spawn;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;

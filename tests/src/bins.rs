@@ -21,6 +21,12 @@ fn cargo() -> String {
 /// the default features), in its own target directory so feature builds
 /// do not replace each other.
 fn build(features: Option<&str>, target: &str) -> PathBuf {
+    build_env(features, target, &[])
+}
+
+/// [`build`] with build-time settings in the environment
+/// (`POPPER_BLOCK_UID=1000`, as an administrator would build).
+fn build_env(features: Option<&str>, target: &str, env: &[(&str, &str)]) -> PathBuf {
     let root = root();
     let target_dir = root.join("target").join(target);
     let mut cmd = Command::new(cargo());
@@ -32,6 +38,9 @@ fn build(features: Option<&str>, target: &str) -> PathBuf {
         .arg(&target_dir);
     if let Some(f) = features {
         cmd.arg("--features").arg(f);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     crate::run(&mut cmd);
     target_dir.join("debug")
@@ -59,4 +68,23 @@ pub fn popper_apop() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| build(Some("apop-only"), "e2e-apop-only"))
         .join("popper")
+}
+
+/// popper built with `POPPER_BLOCK_UID=1000`.
+pub fn popper_block_uid_1000() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_env(None, "e2e-block-uid-1000", &[("POPPER_BLOCK_UID", "1000")]))
+        .join("popper")
+}
+
+/// The unpacked xinetd (scripts/setup.sh: it cannot be installed beside
+/// openbsd-inetd).
+pub fn xinetd() -> PathBuf {
+    let p = PathBuf::from("/var/cache/popper-test/xinetd/usr/sbin/xinetd");
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/setup.sh test unpacks it",
+        p.display()
+    );
+    p
 }

@@ -16,6 +16,7 @@
 
 pub mod bins;
 pub mod mail;
+pub mod net;
 pub mod pop;
 pub mod sandbox;
 pub mod users;

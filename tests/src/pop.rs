@@ -18,7 +18,25 @@ pub struct Pop {
 impl Pop {
     /// Connects to 127.0.0.1:`port` and reads the greeting.
     pub fn connect(port: u16) -> Pop {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Pop::on(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// Connects from the local address `from` (a loopback address such as
+    /// 127.0.0.2, to look like another host) to 127.0.0.1:`port`.
+    pub fn connect_from(from: std::net::Ipv4Addr, port: u16) -> Pop {
+        let s = crate::net::connect_from(
+            from,
+            std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port),
+        );
+        Pop::on(s)
+    }
+
+    /// Connects to `addr` (IPv4 or IPv6).
+    pub fn connect_to(addr: std::net::SocketAddr) -> Pop {
+        Pop::on(TcpStream::connect(addr).unwrap())
+    }
+
+    fn on(s: TcpStream) -> Pop {
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut p = Pop {
             r: BufReader::new(s.try_clone().unwrap()),

@@ -27,10 +27,16 @@ pub struct Sandbox {
     pub mail: PathBuf,
     binds: Vec<(PathBuf, PathBuf)>,
     etc_overlay: bool,
+    syslog: bool,
     servers: Vec<Child>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Binds /dev/log, says so, and appends every datagram to a file; when
+/// the program it was started for has ended (its parent changed), it reads
+/// what is still queued and exits.
+const SYSLOG_RECEIVER: &str = "import os,socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind('/dev/log')\nf=open(sys.argv[1],'ab',0)\nopen(sys.argv[2],'w').close()\nparent=os.getppid()\ns.settimeout(0.1)\nwhile True:\n    try:\n        f.write(s.recv(65536).rstrip(b'\\n')+b'\\n')\n    except socket.timeout:\n        if os.getppid()!=parent:\n            s.setblocking(False)\n            try:\n                while True:\n                    f.write(s.recv(65536).rstrip(b'\\n')+b'\\n')\n            except BlockingIOError:\n                break\n";
 
 impl Sandbox {
     /// A new sandbox named after the test. Its `popper.conf` sets a short
@@ -55,6 +61,7 @@ impl Sandbox {
             mail,
             binds: Vec::new(),
             etc_overlay: false,
+            syslog: false,
             servers: Vec::new(),
         }
     }
@@ -121,6 +128,19 @@ impl Sandbox {
         self.dir.join("etc-upper").join(name)
     }
 
+    /// Gives the namespace a private `/dev` (a tmpfs with null, zero,
+    /// random, urandom and tty) whose `/dev/log` is a datagram socket read
+    /// by a small receiver: glibc's real syslog(3) path, captured in
+    /// [`Sandbox::syslog`], without touching the machine's `/dev`.
+    pub fn capture_syslog(&mut self) {
+        self.syslog = true;
+    }
+
+    /// Every syslog datagram received so far, one per line.
+    pub fn syslog(&self) -> String {
+        std::fs::read_to_string(self.dir.join("syslog.txt")).unwrap_or_default()
+    }
+
     /// Binds `src` over `dst` inside the namespace (for servers started
     /// after this call).
     pub fn bind(&mut self, src: &Path, dst: &Path) {
@@ -154,6 +174,15 @@ impl Sandbox {
         for (i, _) in self.binds.iter().enumerate() {
             script.push_str(&format!("mount --bind \"$SB_SRC{i}\" \"$SB_DST{i}\"\n"));
         }
+        if self.syslog {
+            script.push_str(concat!(
+                "d=$(mktemp -d)\nmount -t tmpfs tmpfs \"$d\"\n",
+                "for n in null zero urandom random tty; do touch \"$d/$n\"; mount --bind /dev/$n \"$d/$n\"; done\n",
+                "mount --rbind \"$d\" /dev\n",
+                "/usr/bin/python3 -c \"$SB_RECEIVER\" \"$SB_DIR/syslog.txt\" \"$SB_DIR/syslog.ready.$$\" </dev/null >/dev/null 2>&1 &\n",
+                "while [ ! -e \"$SB_DIR/syslog.ready.$$\" ]; do sleep 0.02; done\n",
+            ));
+        }
         script.push_str("exec \"$@\"\n");
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -169,7 +198,8 @@ impl Sandbox {
         .arg(program)
         .args(args)
         .env("SB_MAIL", &self.mail)
-        .env("SB_DIR", &self.dir);
+        .env("SB_DIR", &self.dir)
+        .env("SB_RECEIVER", SYSLOG_RECEIVER);
         for (i, (src, dst)) in self.binds.iter().enumerate() {
             cmd.env(format!("SB_SRC{i}"), src)
                 .env(format!("SB_DST{i}"), dst);

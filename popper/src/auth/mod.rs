@@ -1,12 +1,17 @@
 //! Authentication: the order of checks, run by the driver while still root.
 //!
-//! PASS (qpopper 2.53 order, qpopper.md §4.1): unknown user → the vague
-//! error after the failure delay; uid at or below BLOCK_UID → refused at
-//! once (2.53 text); then the password (libxcrypt); then the account's
-//! expiry. Every failure except BLOCK_UID waits `auth-fail-delay`.
+//! PASS (qpopper 2.53 order, qpopper.md §4.1): the deny list, then the
+//! allow list (`policy.rs`), then an unknown user — each the vague error
+//! after the failure delay; uid at or below BLOCK_UID → refused at once
+//! (2.53 text); then the password (libxcrypt); then the account's expiry.
+//! Every failure except BLOCK_UID waits `auth-fail-delay`.
+//!
+//! APOP (§4.2): the allow list, then the deny list (`Permission denied.`,
+//! no delay), then the account, uid 0, the database, the digest.
 
 pub mod apop;
 pub mod passwd;
+pub mod policy;
 
 pub use passwd::Account;
 
@@ -23,6 +28,8 @@ pub struct Outcome {
     pub result: Result<Account, AuthError>,
     /// Sleep `auth-fail-delay` before answering.
     pub delay: bool,
+    /// For the log, when the reply's vague text hides the real reason.
+    pub why: Option<String>,
 }
 
 impl Outcome {
@@ -30,12 +37,36 @@ impl Outcome {
         Outcome {
             result: Err(e),
             delay: true,
+            why: None,
+        }
+    }
+
+    fn now(result: Result<Account, AuthError>) -> Outcome {
+        Outcome {
+            result,
+            delay: false,
+            why: None,
         }
     }
 }
 
 /// USER/PASS: checks `password` for the user named `user`.
-pub fn check_pass(user: &[u8], password: &[u8], block_uid: u32, today: i64) -> Outcome {
+pub fn check_pass(
+    user: &[u8],
+    password: &[u8],
+    block_uid: u32,
+    today: i64,
+    lists: &policy::Lists<'_>,
+) -> Outcome {
+    if let Err(r) = policy::check_pass_order(lists, user) {
+        // COMPAT qpopper 2.53: the same vague text as a wrong password,
+        // after the same delay and the same work.
+        passwd::burn(password);
+        return Outcome {
+            why: Some(r.to_string()),
+            ..Outcome::fail(AuthError::BadPassword)
+        };
+    }
     let account = match passwd::lookup(user) {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -47,16 +78,10 @@ pub fn check_pass(user: &[u8], password: &[u8], block_uid: u32, today: i64) -> O
     // COMPAT qpopper 2.53: BLOCK_UID is checked before the password and
     // answered at once; uids 0..=BLOCK_UID are blocked.
     if account.uid <= block_uid {
-        return Outcome {
-            result: Err(AuthError::UidBlocked(block_uid)),
-            delay: false,
-        };
+        return Outcome::now(Err(AuthError::UidBlocked(block_uid)));
     }
     match passwd::verify(&account, password, today) {
-        Ok(passwd::Verdict::Good) => Outcome {
-            result: Ok(account),
-            delay: false,
-        },
+        Ok(passwd::Verdict::Good) => Outcome::now(Ok(account)),
         Ok(passwd::Verdict::Bad) => Outcome::fail(AuthError::BadPassword),
         Ok(passwd::Verdict::AccountExpired) => Outcome::fail(AuthError::AccountExpired),
         Ok(passwd::Verdict::PasswordExpired) => Outcome::fail(AuthError::PasswordExpired),
@@ -87,11 +112,20 @@ pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
 /// APOP: checks `digest` for `user` against the challenge `timestamp`
 /// (qpopper.md §4.2 order). COMPAT qpopper 2.53: BLOCK_UID does not apply,
 /// only uid 0 is refused, and failures are not delayed.
-pub fn check_apop(user: &[u8], digest: &[u8], timestamp: &[u8], db: &Path) -> Outcome {
-    let now = |result| Outcome {
-        result,
-        delay: false,
-    };
+pub fn check_apop(
+    user: &[u8],
+    digest: &[u8],
+    timestamp: &[u8],
+    db: &Path,
+    lists: &policy::Lists<'_>,
+) -> Outcome {
+    let now = Outcome::now;
+    if let Err(r) = policy::check_apop_order(lists, user) {
+        return Outcome {
+            why: Some(r.to_string()),
+            ..now(Err(AuthError::PermissionDenied))
+        };
+    }
     let account = match passwd::lookup(user) {
         Ok(Some(a)) => a,
         Ok(None) => return now(Err(AuthError::BadPassword)),

@@ -23,6 +23,8 @@ pub enum AuthError {
     MustUseApop,
     /// This build accepts only APOP.
     ApopOnly,
+    /// APOP by a user the allow/deny lists refuse.
+    PermissionDenied,
     /// APOP for uid 0 (COMPAT qpopper 2.53: APOP refuses only root).
     RootDenied,
     /// APOP for a user without a record in the database.
@@ -144,6 +146,7 @@ impl fmt::Display for AuthError {
             AuthError::UidBlocked(n) => write!(f, "uid at or below BLOCK_UID {n}"),
             AuthError::MustUseApop => f.write_str("user has an APOP record"),
             AuthError::ApopOnly => f.write_str("this popper accepts only APOP"),
+            AuthError::PermissionDenied => f.write_str("refused by auth-file/nonauth-file"),
             AuthError::RootDenied => f.write_str("APOP as root refused"),
             AuthError::NotAuthorized => f.write_str("no APOP record"),
             AuthError::DigestMismatch => f.write_str("wrong APOP digest"),

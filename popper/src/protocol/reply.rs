@@ -334,6 +334,7 @@ fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
             t.extend_from_slice(b" login denied.");
         }
         AuthError::NotAuthorized => t.extend_from_slice(b"[AUTH] not authorized"),
+        AuthError::PermissionDenied => t.extend_from_slice(b"[AUTH] Permission denied."),
         AuthError::DigestMismatch => t.extend_from_slice(b"[AUTH] authentication failure"),
         AuthError::ApopDbMode(m) => push_fmt(
             t,

@@ -34,17 +34,28 @@ pub fn login(
     req: &AuthRequest,
 ) -> Result<LoggedIn, AuthFailure> {
     let shown = crate::log::printable(&req.user);
+    let lists = auth::policy::Lists {
+        allow: cfg.auth_file.as_deref(),
+        deny: cfg.nonauth_file.as_deref(),
+    };
     let outcome = match &req.proof {
         Proof::Pass(secret) => auth::check_pass(
             &req.user,
             secret.expose(),
             cfg.block_uid,
             crate::clock::today(),
+            &lists,
         ),
         Proof::Apop(digest) => {
             // COMPAT qpopper 2.53: every APOP attempt is logged.
             log.info(&format!("apop \"{shown}\""));
-            auth::check_apop(&req.user, digest, timestamp.as_bytes(), &cfg.apop_db)
+            auth::check_apop(
+                &req.user,
+                digest,
+                timestamp.as_bytes(),
+                &cfg.apop_db,
+                &lists,
+            )
         }
     };
     let account = match outcome.result {
@@ -53,8 +64,9 @@ pub fn login(
             if let AuthError::System(why) = &e {
                 log.err(&format!("checking the password of \"{shown}\": {why}"));
             }
+            let why = outcome.why.unwrap_or_else(|| e.to_string());
             log.notice(&format!(
-                "Failed attempted login to {shown} from host {} ({e})",
+                "Failed attempted login to {shown} from host {} ({why})",
                 peer.describe()
             ));
             if outcome.delay && !cfg.auth_fail_delay.is_zero() {
