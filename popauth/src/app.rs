@@ -100,11 +100,7 @@ pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail
     if needs_privilege && !me.privileged() {
         return fail("Only superuser or user 'pop' can perform the requested function");
     }
-    if me.is_root() {
-        // Root runs with its own privileges (the setuid bit made the
-        // effective uid pop): -init must create and chown in /etc.
-        nix::unistd::seteuid(Uid::from_raw(0)).map_err(|e| Fail(format!("seteuid: {e}")))?;
-    }
+    become_for(&me)?;
     match action {
         Action::Help => Ok(()),
         Action::Init { safe } => init(&me, db, safe, p),
@@ -129,6 +125,49 @@ pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail
             change(&me, db, &name, p)
         }
     }
+}
+
+/// Settles popauth's identity for good. Root runs as root (the setuid bit
+/// made the effective uid pop; -init must create and chown in /etc). Anyone
+/// else becomes pop entirely — real, effective and saved ids — so the
+/// caller, who owns the real uid of a setuid process, can no longer stop
+/// or kill it while it holds the database (a stopped writer holds every
+/// APOP login off; a killed one can leave gdbm's file half written).
+fn become_for(me: &Caller) -> Result<(), Fail> {
+    use nix::unistd::{setresgid, setresuid};
+    if me.is_root() {
+        let root = Uid::from_raw(0);
+        return setresuid(root, root, root).map_err(|e| Fail(format!("setresuid: {e}")));
+    }
+    let (uid, gid) = (Uid::from_raw(me.pop.0), Gid::from_raw(me.pop.1));
+    setresgid(gid, gid, gid).map_err(|e| Fail(format!("setresgid: {e}")))?;
+    setresuid(uid, uid, uid).map_err(|e| Fail(format!("setresuid: {e}")))?;
+    Ok(())
+}
+
+/// Runs `f` with the signals a terminal can send blocked (they bypass the
+/// uid check: ^C, ^\\, ^Z) and with the file-size signal off, so that a
+/// database write is never cut short by the caller.
+fn uninterrupted<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGHUP,
+        Signal::SIGXFSZ,
+        Signal::SIGPIPE,
+    ] {
+        set.add(s);
+    }
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
+    let r = f();
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    r
 }
 
 fn name_of(uid: u32) -> Option<String> {
@@ -253,7 +292,9 @@ fn list(db: &Path, name: Option<&str>) -> Result<(), Fail> {
             for n in names {
                 let shown = String::from_utf8_lossy(&n);
                 match d.raw(&n) {
-                    Ok(Some(v)) if !v.is_empty() => {
+                    // A record without an APOP secret (empty, or qpopper 4's
+                    // SCRAM-only layout) is flagged as 2.53 flagged empty ones.
+                    Ok(Some(v)) if !record::decode(&v).is_empty() => {
                         let _ = writeln!(out, "{shown}");
                     }
                     _ => {
@@ -267,18 +308,22 @@ fn list(db: &Path, name: Option<&str>) -> Result<(), Fail> {
 }
 
 fn delete(db: &Path, name: &str) -> Result<(), Fail> {
-    let mut d = open_write(db)?;
-    match d.delete(name.as_bytes()) {
-        Ok(true) => Ok(()),
-        Ok(false) => fail(format!("User '{name}' not found in apop database")),
-        Err(_) => fail(format!("Unable to delete user '{name}' from apop database")),
-    }
+    uninterrupted(|| {
+        let mut d = open_write(db)?;
+        match d.delete(name.as_bytes()) {
+            Ok(true) => Ok(()),
+            Ok(false) => fail(format!("User '{name}' not found in apop database")),
+            Err(_) => fail(format!("Unable to delete user '{name}' from apop database")),
+        }
+    })
 }
 
 fn store(db: &Path, name: &str, value: &[u8]) -> Result<(), Fail> {
-    let mut d = open_write(db)?;
-    d.set(name.as_bytes(), value)
-        .map_err(|_| Fail("POP authorization DB may be corrupt?!?".into()))
+    uninterrupted(|| {
+        let mut d = open_write(db)?;
+        d.set(name.as_bytes(), value)
+            .map_err(|_| Fail("POP authorization DB may be corrupt?!?".into()))
+    })
 }
 
 fn io_fail(e: std::io::Error) -> Fail {
@@ -287,12 +332,13 @@ fn io_fail(e: std::io::Error) -> Fail {
 
 /// Prompts for and stores `name`'s new secret (qpopper.md §6.1 steps 2–6).
 fn change(me: &Caller, db: &Path, name: &str, p: &mut Prompter) -> Result<(), Fail> {
-    eprintln!("Changing POP password for {name}.");
+    // COMPAT qpopper 2.53: the database is opened first, then the banner.
     let old = {
         let d = open_read(db)?;
         d.raw(name.as_bytes())
             .map_err(|e| Fail(format!("unable to read POP authorization DB: {e}")))?
     };
+    eprintln!("Changing POP password for {name}.");
     let old = old.map(Zeroizing::new);
     let old_secret = old.as_ref().map(|v| Zeroizing::new(record::decode(v)));
     if !me.privileged()
@@ -305,9 +351,12 @@ fn change(me: &Caller, db: &Path, name: &str, p: &mut Prompter) -> Result<(), Fa
         let stored_len = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
         // COMPAT qpopper 2.53: the old password is compared as stored (an
         // old un-obscured database) and decoded.
+        let same = |a: &[u8], b: &[u8]| {
+            a.len() == b.len() && bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
+        };
         let right = !given.is_empty()
             && given.len() == stored_len
-            && (given.as_slice() == &raw[..stored_len] || given.as_slice() == decoded.as_slice());
+            && (same(&given, &raw[..stored_len]) | same(&given, decoded));
         if !right {
             return fail("Sorry, password entered incorrectly\n");
         }

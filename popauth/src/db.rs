@@ -36,6 +36,8 @@ pub enum DbError {
     NotRegular,
     /// Its permission bits are not 0600 (holds them).
     WrongMode(u32),
+    /// It is owned by a user it must not be (holds the uid).
+    WrongOwner(u32),
     /// Its lock could not be had.
     Lock(io::Error),
     /// gdbm refused it or an operation on it.
@@ -49,6 +51,7 @@ impl std::fmt::Display for DbError {
             DbError::Open(e) | DbError::Lock(e) => write!(f, "{}", strip_os(e)),
             DbError::NotRegular => f.write_str("not a regular file"),
             DbError::WrongMode(m) => write!(f, "wrong mode (0{m:o})"),
+            DbError::WrongOwner(u) => write!(f, "owned by uid {u}, not root or pop"),
             DbError::Gdbm(e) => write!(f, "{e}"),
         }
     }
@@ -119,6 +122,17 @@ impl AuthDb {
     /// Opens the database at `path` for `access`, checked and locked as
     /// the module documentation says.
     pub fn open(path: &Path, access: Access, wait: Duration) -> Result<AuthDb, DbError> {
+        Self::open_owned(path, access, wait, &[])
+    }
+
+    /// [`AuthDb::open`], also refusing a file owned by anyone but `owners`
+    /// (any owner when empty), checked before gdbm reads it.
+    pub fn open_owned(
+        path: &Path,
+        access: Access,
+        wait: Duration,
+        owners: &[u32],
+    ) -> Result<AuthDb, DbError> {
         let write = access == Access::Write;
         let file = match open_flags(write).open(path) {
             Ok(f) => f,
@@ -132,6 +146,9 @@ impl AuthDb {
         let mode = md.mode() & 0o7777;
         if mode != 0o600 {
             return Err(DbError::WrongMode(mode));
+        }
+        if !owners.is_empty() && !owners.contains(&md.uid()) {
+            return Err(DbError::WrongOwner(md.uid()));
         }
         lock(&file, write, wait).map_err(DbError::Lock)?;
         let dup: OwnedFd = file.try_clone().map_err(DbError::Open)?.into();

@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Before anything else: nothing from the caller's environment, private
-    // files, no core dump that could hold a secret.
+    // Before anything else: standard descriptors that are really open,
+    // nothing from the caller's environment, private files, no core dump
+    // that could hold a secret.
+    popauth::sys::ensure_standard_fds();
     popauth::sys::clear_environment();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);

@@ -60,6 +60,21 @@ impl Prompter {
         if n == 0 {
             return Ok(None);
         }
+        if !buf.ends_with(b"\n") && n > MAX_LINE {
+            // Never split a long answer into two: skip to its end, refuse it.
+            let mut rest = Zeroizing::new(Vec::new());
+            while !rest.ends_with(b"\n") {
+                rest.clear();
+                let m = io::Read::take(&mut self.stdin, 4096).read_until(b'\n', &mut rest)?;
+                if m == 0 {
+                    break;
+                }
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "answer too long",
+            ));
+        }
         if buf.last() == Some(&b'\n') {
             buf.pop();
             if buf.last() == Some(&b'\r') {

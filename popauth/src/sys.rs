@@ -229,13 +229,30 @@ impl Drop for Gdbm {
 }
 
 /// Empties the environment. popauth runs setuid: nothing a caller puts
-/// there (`IFS`, `PATH`, `LD_*`, `TMPDIR`, locale, `HOME`) may reach any
-/// code it runs; it needs none of it.
+/// there (`IFS`, `PATH`, `LD_*`, `TMPDIR`, locale, `HOME`, or entries
+/// that are not even `NAME=value`) may reach any code it runs.
 pub fn clear_environment() {
-    let names: Vec<std::ffi::OsString> = std::env::vars_os().map(|(k, _)| k).collect();
-    for k in names {
-        // SAFETY: called first thing in `main`, before any thread exists,
-        // so nothing can read the environment concurrently.
-        unsafe { std::env::remove_var(&k) };
+    // SAFETY: called first thing in `main`, before any thread exists, so
+    // nothing reads the environment concurrently; clearenv cannot fail on
+    // glibc.
+    unsafe { libc::clearenv() };
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if the caller
+/// closed them), so that a file popauth opens later can never be one of
+/// them and receive what is written to standard output or error.
+pub fn ensure_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+        if !open {
+            // SAFETY: open(2) with a constant NUL-terminated path; the
+            // lowest free descriptor is `fd`, which is what we want.
+            let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if got != fd {
+                // Something is badly wrong with the descriptor table.
+                std::process::abort();
+            }
+        }
     }
 }

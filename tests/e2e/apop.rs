@@ -344,3 +344,45 @@ fn a_secret_set_with_our_popauth_logs_in() {
     );
     p.cmd("QUIT");
 }
+
+#[test]
+fn a_record_without_a_secret_never_logs_in() {
+    // Regression (review): a value that is empty before its NUL (qpopper 4
+    // writes that for SCRAM-only users) made the expected digest
+    // MD5(challenge) alone.
+    let alice = user("pt_alice");
+    let mut sb = Sandbox::new("apop-empty");
+    sb.overlay_etc();
+    let py = "import dbm.gnu,sys\nd=dbm.gnu.open(sys.argv[1],'n',0o600)\nd[sys.argv[2].encode()+b'\\0']=b'\\0SCRAMDATA'\nd.close()\n";
+    popper_e2e::run(
+        Command::new("/usr/bin/python3")
+            .args(["-c", py])
+            .arg(sb.etc("pop.auth"))
+            .arg(&alice.name),
+    );
+    let (uid, gid) = popper_e2e::users::pop();
+    std::os::unix::fs::chown(sb.etc("pop.auth"), Some(uid), Some(gid)).unwrap();
+    let port = sb.inetd(&popper_e2e::bins::popper(), &crate::popper_args(&sb, &[]));
+    let mut p = Pop::connect(port);
+    let c = challenge(&p.greeting);
+    let empty: String = Md5::digest(c.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        p.cmd(&format!("APOP {} {empty}", alice.name)),
+        "-ERR [AUTH] not authorized"
+    );
+    // A database that is there but broken refuses USER rather than letting
+    // users who must use APOP in with clear text.
+    std::fs::write(sb.etc("pop.auth"), vec![0x55u8; 8192]).unwrap();
+    let mut p = Pop::connect(port);
+    let r = p.cmd(&format!("USER {}", alice.name));
+    assert_eq!(
+        r,
+        format!(
+            "-ERR [SYS/TEMP] POP authorization DB not available ({})",
+            alice.name
+        )
+    );
+}

@@ -90,23 +90,45 @@ pub fn check_pass(
 }
 
 /// USER, when APOP is possible: a user who has an APOP record must use
-/// APOP. COMPAT qpopper 2.53: checked only for a user passwd knows and a
-/// database that opens (no database: clear-text login is allowed); a
-/// database with the wrong mode or a stuck lock is reported.
+/// APOP. COMPAT qpopper 2.53: checked only for a user passwd knows, and
+/// clear-text login is allowed when there is no database at all.
+/// DEVIATION: a database that exists but cannot be read, or is corrupt,
+/// refuses USER (`[SYS/TEMP]`) instead of silently allowing clear-text
+/// login for users who must use APOP.
 pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
     let Ok(Some(account)) = passwd::lookup(user) else {
         return Ok(());
     };
-    let d = match AuthDb::open(db, Access::Read, LOCK_WAIT) {
+    let d = match open_db(db) {
         Ok(d) => d,
-        Err(DbError::WrongMode(m)) => return Err(AuthError::ApopDbMode(m)),
-        Err(DbError::Lock(e)) => return Err(AuthError::ApopDbLock(strip_os(&e))),
-        Err(_) => return Ok(()),
+        Err(AuthError::ApopDbUnavailable(why)) if why == MISSING => return Ok(()),
+        Err(e) => return Err(e),
     };
     match d.raw(account.name.as_bytes()) {
         Ok(Some(_)) => Err(AuthError::MustUseApop),
-        _ => Ok(()),
+        Ok(None) => Ok(()),
+        Err(e) => Err(AuthError::ApopDbUnavailable(e.to_string())),
     }
+}
+
+/// How [`open_db`] says the database does not exist.
+const MISSING: &str = "No such file or directory";
+
+/// Opens the APOP database for reading as popper does: mode 0600 and an
+/// owner of root or `pop` checked on the open descriptor before gdbm reads
+/// a byte (popper is root here; gdbm must not parse a file anyone else
+/// could have written).
+fn open_db(db: &Path) -> Result<AuthDb, AuthError> {
+    let mut owners = vec![0];
+    if let Ok(Some(pop)) = nix::unistd::User::from_name(popauth::app::POP_USER) {
+        owners.push(pop.uid.as_raw());
+    }
+    AuthDb::open_owned(db, Access::Read, LOCK_WAIT, &owners).map_err(|e| match e {
+        DbError::WrongMode(m) => AuthError::ApopDbMode(m),
+        DbError::Lock(e) => AuthError::ApopDbLock(strip_os(&e)),
+        DbError::Missing => AuthError::ApopDbUnavailable(MISSING.into()),
+        e => AuthError::ApopDbUnavailable(e.to_string()),
+    })
 }
 
 /// APOP: checks `digest` for `user` against the challenge `timestamp`
@@ -134,15 +156,16 @@ pub fn check_apop(
     if account.uid == 0 {
         return now(Err(AuthError::RootDenied));
     }
-    let d = match AuthDb::open(db, Access::Read, LOCK_WAIT) {
+    let d = match open_db(db) {
         Ok(d) => d,
-        Err(DbError::WrongMode(m)) => return now(Err(AuthError::ApopDbMode(m))),
-        Err(DbError::Lock(e)) => return now(Err(AuthError::ApopDbLock(strip_os(&e)))),
-        Err(e) => return now(Err(AuthError::ApopDbUnavailable(e.to_string()))),
+        Err(e) => return now(Err(e)),
     };
     let secret = match d.secret(account.name.as_bytes()) {
-        Ok(Some(s)) => zeroize::Zeroizing::new(s),
-        Ok(None) => return now(Err(AuthError::NotAuthorized)),
+        // An empty secret (a record with no APOP part, as qpopper 4 writes
+        // for SCRAM-only users) would make the digest MD5(challenge) alone:
+        // anyone could log in. It is no secret at all.
+        Ok(Some(s)) if !s.is_empty() => zeroize::Zeroizing::new(s),
+        Ok(_) => return now(Err(AuthError::NotAuthorized)),
         Err(e) => return now(Err(AuthError::ApopDbUnavailable(e.to_string()))),
     };
     drop(d);

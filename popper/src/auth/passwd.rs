@@ -186,17 +186,20 @@ mod tests {
 
     #[test]
     fn a_locked_account_costs_as_much_as_a_real_check() {
+        // The fastest of interleaved rounds, which load cannot shrink: a
+        // locked account that skipped the hash would cost ~0.
         let h = hash("yescrypt", "pw");
         let time = |hash: &str| {
             let t = std::time::Instant::now();
-            for _ in 0..3 {
-                judge(&entry(hash, 19000, -1, -1), b"guess", 20000);
-            }
+            judge(&entry(hash, 19000, -1, -1), b"guess", 20000);
             t.elapsed()
         };
-        let real = time(&h);
-        let locked = time("!");
-        assert!(locked * 3 > real, "locked {locked:?} vs real {real:?}");
+        let (mut real, mut locked) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..5 {
+            real = real.min(time(&h));
+            locked = locked.min(time("!"));
+        }
+        assert!(locked * 2 > real, "locked {locked:?} vs real {real:?}");
     }
 
     #[test]
