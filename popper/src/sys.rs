@@ -128,8 +128,10 @@ pub fn crypt(password: &[u8], hash: &[u8]) -> Option<Vec<u8>> {
     result
 }
 
-/// 64 random bits from the OS (getrandom(2)).
-pub fn random_u64() -> u64 {
+/// 64 random bits from the OS (getrandom(2)), or `None` when the kernel
+/// has none to give: then nothing that needs unpredictability (the APOP
+/// challenge) may be offered.
+pub fn try_random_u64() -> Option<u64> {
     let mut v = [0u8; 8];
     let mut got = 0;
     while got < v.len() {
@@ -138,15 +140,21 @@ pub fn random_u64() -> u64 {
         if n > 0 {
             got += n as usize;
         } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            // No usable random source: fall back to time and pid, which still
-            // keeps the APOP timestamp unique per connection.
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            return (t as u64) ^ (u64::from(std::process::id()) << 32);
+            return None;
         }
     }
-    u64::from_ne_bytes(v)
+    Some(u64::from_ne_bytes(v))
+}
+
+/// Random bits for unique names (temporary files): the OS's, else the
+/// time and the pid, which are unique enough for a name.
+pub fn random_u64() -> u64 {
+    try_random_u64().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        (t as u64) ^ (u64::from(std::process::id()) << 32)
+    })
 }
 
 /// Allocates disk blocks for `[offset, offset+len)` of `fd`, extending the
@@ -243,13 +251,17 @@ extern "C" fn on_hangup(_sig: c_int) {
     HANGUP.store(true, Ordering::SeqCst);
 }
 
-/// SIGHUP and SIGTERM set [`HANGUP`] (and interrupt a blocked read: no
-/// SA_RESTART); SIGPIPE is ignored so a vanished client shows up as EPIPE.
+/// SIGHUP and SIGTERM set [`HANGUP`]; SIGPIPE and SIGXFSZ are ignored, so
+/// a vanished client shows up as EPIPE and a file-size limit as EFBIG
+/// (an error answered with `-ERR`, not a killed process). SA_RESTART:
+/// file system calls resume after the handler; `poll` (where the session
+/// waits for a command) returns EINTR whatever the flag, which is how a
+/// hang-up is noticed.
 pub fn install_signal_handlers() -> io::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     let hup = SigAction::new(
         SigHandler::Handler(on_hangup),
-        SaFlags::empty(),
+        SaFlags::SA_RESTART,
         SigSet::empty(),
     );
     let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
@@ -257,6 +269,7 @@ pub fn install_signal_handlers() -> io::Result<()> {
         (Signal::SIGHUP, &hup),
         (Signal::SIGTERM, &hup),
         (Signal::SIGPIPE, &ign),
+        (Signal::SIGXFSZ, &ign),
     ] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; SIG_IGN has no handler code at all.

@@ -37,6 +37,19 @@ const MUTATING: &[&str] = &[
     "openat",
 ];
 
+/// The calls that can fail because the disk is full.
+const ALLOCATING: &[&str] = &[
+    "write",
+    "pwrite64",
+    "fsync",
+    "fdatasync",
+    "fallocate",
+    "copy_file_range",
+    "link",
+    "linkat",
+    "openat",
+];
+
 fn numbered(n: u32) -> Message {
     let mut m = Message::new(
         "sender@example.com",
@@ -78,6 +91,9 @@ impl Crash {
     fn new(name: &str) -> Crash {
         let u = user("pt_crash");
         let sb = Sandbox::new(name);
+        // A fault that makes popper wait for a lock should not slow the
+        // sweep down by the default 20 s each time.
+        sb.set("set lock-timeout = 2");
         Crash {
             sb,
             u,
@@ -321,6 +337,14 @@ impl Crash {
             "half of the deletions applied; {}",
             context()
         );
+        // A reply that says the mailbox was left unchanged must be true.
+        if o.transcript.contains("mailbox left unchanged") {
+            assert!(
+                deleted[0],
+                "told 'left unchanged' but the deletions were applied; {}",
+                context()
+            );
+        }
         for leftover in [
             format!(".{}.pop.journal", self.u.name),
             format!("{}.lock", self.u.name),
@@ -357,9 +381,28 @@ impl Crash {
     /// Runs the session with `action` injected at every invocation of
     /// every mutating system call; returns how many fault points there were.
     fn every_fault_point(&self, action: &str, deliver_after_crash: bool) -> usize {
+        self.every_fault_point_from(action, deliver_after_crash, "")
+    }
+
+    /// [`Crash::every_fault_point`]; `persist` = "+" keeps failing every
+    /// call from the N-th on (a disk that stays full).
+    fn every_fault_point_from(
+        &self,
+        action: &str,
+        deliver_after_crash: bool,
+        persist: &str,
+    ) -> usize {
         let first_open = self.first_mail_open();
         let mut points = 0;
-        for syscall in MUTATING {
+        // A disk that stays full fails the calls that need space; unlink,
+        // rename and ftruncate never need any (a dotlock that cannot be
+        // removed at all is a broken file system, not a full one).
+        let calls: &[&str] = if persist.is_empty() {
+            MUTATING
+        } else {
+            ALLOCATING
+        };
+        for syscall in calls {
             let start = if *syscall == "openat" { first_open } else { 1 };
             for n in start.. {
                 self.reset();
@@ -367,7 +410,7 @@ impl Crash {
                 if std::env::var_os("CRASH_VERBOSE").is_some() {
                     eprintln!("{what}");
                 }
-                let o = self.faulted(Some((syscall, &format!("{action}:when={n}"))));
+                let o = self.faulted(Some((syscall, &format!("{action}:when={n}{persist}"))));
                 if !o.injected {
                     break;
                 }
@@ -427,4 +470,11 @@ fn enospc_at_every_mutating_system_call_loses_and_duplicates_nothing() {
     let points = c.every_fault_point("error=ENOSPC", false);
     assert!(points > 20, "only {points} fault points");
     eprintln!("ENOSPC: {points} fault points, all safe");
+}
+
+#[test]
+fn a_disk_that_stays_full_from_any_call_on_loses_and_duplicates_nothing() {
+    let c = Crash::new("crash-enospc-persistent");
+    let points = c.every_fault_point_from("error=ENOSPC", false, "+");
+    assert!(points > 20, "only {points} fault points");
 }

@@ -493,7 +493,13 @@ fn prompts_on_a_terminal_do_not_echo() {
     let e = Env::new("popauth-tty");
     assert_eq!(e.root(&["-init"], "").code, 0);
     // script(1) gives popauth a terminal; type each answer after its prompt.
-    let inner = format!("{} -user {}", e.bin.display(), alice.name);
+    // The user sets their own first secret through the setuid binary.
+    let inner = format!(
+        "setpriv --reuid={} --regid={} --init-groups -- {}",
+        alice.uid,
+        alice.gid,
+        e.bin.display()
+    );
     let mut child =
         e.sb.command(
             Path::new("/usr/bin/script"),
@@ -528,4 +534,107 @@ fn prompts_on_a_terminal_do_not_echo() {
         "the secret was echoed: {seen:?}"
     );
     assert_eq!(e.records(), vec![record(&alice.name, "Tty-Secret9")]);
+}
+
+#[test]
+fn the_caller_cannot_signal_popauth_or_feed_it_odd_descriptors_or_environment() {
+    let alice = user("pt_alice");
+    let e = Env::new("popauth-signals");
+    assert_eq!(e.root(&["-init"], "").code, 0);
+    assert_eq!(e.root(&["-user", &alice.name, "Old-Secret1"], "").code, 0);
+    // popauth waits at its prompt: the user who started it may not stop
+    // or kill it (it is all pop now), so it can never be frozen holding the
+    // database.
+    let mut child =
+        e.sb.command(
+            Path::new("/usr/bin/setpriv"),
+            &[
+                format!("--reuid={}", alice.uid),
+                format!("--regid={}", alice.gid),
+                "--init-groups".into(),
+                "--".into(),
+                e.bin.display().to_string(),
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Old password:") {
+        let mut buf = [0u8; 64];
+        let n = err.get_mut().read(&mut buf).unwrap();
+        assert!(n > 0, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let uids: Vec<&str> = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let (pop_uid, _) = pop();
+    assert_eq!(
+        uids,
+        vec![pop_uid.to_string(); 4],
+        "real, effective, saved and fs uid are pop"
+    );
+    for sig in ["-STOP", "-KILL"] {
+        let k = Command::new("setpriv")
+            .args([
+                format!("--reuid={}", alice.uid),
+                format!("--regid={}", alice.gid),
+                "--init-groups".into(),
+                "--".into(),
+                "kill".into(),
+                sig.into(),
+                child.id().to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !k.status.success(),
+            "the caller could send {sig} to popauth"
+        );
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"Old-Secret1\nNew-Secret2\nNew-Secret2\n")
+        .unwrap();
+    drop(stdin);
+    let o = wait_output(child, Duration::from_secs(30));
+    assert!(o.status.success());
+    assert_eq!(e.records(), vec![record(&alice.name, "New-Secret2")]);
+    // Closed standard descriptors and environment entries that are not
+    // NAME=value (execve allows both) change nothing and break nothing.
+    let py = "import ctypes,os,sys\nlibc=ctypes.CDLL(None)\nfor fd in (1,2):\n    os.close(fd)\nargv=(ctypes.c_char_p*4)(sys.argv[1].encode(),b'-user',sys.argv[2].encode(),None)\nenvp=(ctypes.c_char_p*4)(b'=x=1',b'NOEQUALS',b'IFS=/',None)\nlibc.execve(sys.argv[1].encode(),argv,envp)\nos._exit(99)\n";
+    let mut c =
+        e.sb.command(
+            Path::new("/usr/bin/python3"),
+            &["-c", py, &e.bin.display().to_string(), &alice.name],
+        )
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"Third-Secret3\nThird-Secret3\n")
+        .unwrap();
+    let o = wait_output(c, Duration::from_secs(30));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "popauth with fds 1 and 2 closed and odd environment entries"
+    );
+    assert_eq!(
+        e.records(),
+        vec![record(&alice.name, "Third-Secret3")],
+        "the database holds records only"
+    );
+    e.assert_private();
 }

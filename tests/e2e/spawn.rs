@@ -107,23 +107,26 @@ fn poplib_session(sb: &Sandbox, port: u16, u: &TestUser) {
     assert!(String::from_utf8_lossy(&files["1.msg"]).contains("Subject: spawned\r\n"));
 }
 
-/// popper logged a session from `peer` (its log line names the address).
+/// popper logged a session from `peer`: its start and its login line both
+/// name the address (waiting for the datagrams to be written).
 fn logged_from(sb: &Sandbox, peer: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let want = format!("Servicing request from \"{peer}\" at {peer}");
-    while !sb.syslog().contains(&want) {
+    let start = format!("Servicing request from \"{peer}\" at {peer}");
+    let login = format!(" at {peer} (");
+    loop {
+        let log = sb.syslog();
+        let logged_in = log
+            .lines()
+            .any(|l| l.contains("POP login by user") && l.contains(&login));
+        if log.contains(&start) && logged_in {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
-            "no {want:?} in the syslog:\n{}",
-            sb.syslog()
+            "no session from {peer} in the syslog:\n{log}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let login = sb
-        .syslog()
-        .lines()
-        .any(|l| l.contains("POP login by user") && l.contains(&format!(" at {peer} (")));
-    assert!(login, "{}", sb.syslog());
 }
 
 fn apop_digest(greeting: &str, secret: &str) -> String {

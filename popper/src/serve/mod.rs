@@ -91,12 +91,17 @@ pub fn run(
     }
     let host = host_name();
     // DECISIONS.md: the APOP challenge only when APOP can work.
+    // Without randomness from the kernel the challenge would be guessable:
+    // then APOP is not offered at all.
     let apop = APOP_ONLY || std::fs::symlink_metadata(&cfg.apop_db).is_ok();
-    let challenge = apop.then(|| Challenge {
-        pid: std::process::id(),
-        time: crate::clock::now(),
-        nonce: crate::sys::random_u64(),
-    });
+    let challenge = apop
+        .then(crate::sys::try_random_u64)
+        .flatten()
+        .map(|nonce| Challenge {
+            pid: std::process::id(),
+            time: crate::clock::now(),
+            nonce,
+        });
     let greeting = Greeting::new(&host, VERSION, cfg.shy, challenge);
     let timestamp = greeting.timestamp().map(str::to_string);
     let mut session = Session::new(SessionConfig {

@@ -25,7 +25,9 @@
 //! when the update began; `sample` up to 256 bytes of the old spool at the
 //! new end (only when the spool shrinks), which tells recovery whether the
 //! final truncation happened; `merges-temp-drop` says the session lock file
-//! held a qpopper temporary maildrop that this update folds in.
+//! held a qpopper temporary maildrop that this update folds in; `before`
+//! (a hash of the bytes before `from`) and `at` (the old bytes at `from`)
+//! let recovery check that the spool is still the one it was made for.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -42,6 +44,12 @@ pub const HEADER_LEN: u64 = 4096;
 
 /// Old bytes kept in `sample`.
 pub const SAMPLE_LEN: usize = 256;
+
+/// Bytes before `from` hashed into `before`.
+pub const BEFORE_LEN: u64 = 256;
+
+/// Old bytes at `from` kept in `at`.
+pub const AT_LEN: usize = 64;
 
 const MAGIC: &str = "popper-journal 1";
 
@@ -60,6 +68,13 @@ pub struct Header {
     pub tail_len: u64,
     /// Old spool bytes at the new end (when the spool shrinks).
     pub sample: Vec<u8>,
+    /// FNV-1a of the (up to) 256 spool bytes before `from`, which the update
+    /// never writes: recovery refuses to roll forward over a spool another
+    /// program rewrote after the crash.
+    pub before: u64,
+    /// The (up to) 64 old spool bytes at `from`: there, recovery expects
+    /// these or the tail's first bytes, nothing else.
+    pub at: Vec<u8>,
     /// The session lock file held a qpopper temporary maildrop, merged by
     /// this update: empty that file once the spool is written.
     pub merges_temp_drop: bool,
@@ -73,7 +88,7 @@ impl Header {
 
     fn encode(&self) -> Vec<u8> {
         let mut text = format!(
-            "{MAGIC}\npid {}\nspool {}:{}\nfrom {}\nold-length {}\ntail-length {}\nsample {}\nmerges-temp-drop {}\n",
+            "{MAGIC}\npid {}\nspool {}:{}\nfrom {}\nold-length {}\ntail-length {}\nsample {}\nbefore {:016x}\nat {}\nmerges-temp-drop {}\n",
             self.pid,
             self.spool.0,
             self.spool.1,
@@ -81,6 +96,8 @@ impl Header {
             self.old_len,
             self.tail_len,
             hex(&self.sample),
+            self.before,
+            hex(&self.at),
             u8::from(self.merges_temp_drop),
         );
         let check = fnv(text.as_bytes());
@@ -117,6 +134,8 @@ impl Header {
         let old_len = field("old-length")?.parse().ok()?;
         let tail_len: u64 = field("tail-length")?.parse().ok()?;
         let sample = unhex(&field("sample")?)?;
+        let before = u64::from_str_radix(&field("before")?, 16).ok()?;
+        let at = unhex(&field("at")?)?;
         let merges_temp_drop = match field("merges-temp-drop")?.as_str() {
             "0" => false,
             "1" => true,
@@ -129,9 +148,14 @@ impl Header {
             old_len,
             tail_len,
             sample,
+            before,
+            at,
             merges_temp_drop,
         };
-        (h.from.checked_add(h.tail_len).is_some() && h.sample.len() <= SAMPLE_LEN).then_some(h)
+        (h.from.checked_add(h.tail_len).is_some()
+            && h.sample.len() <= SAMPLE_LEN
+            && h.at.len() <= AT_LEN)
+            .then_some(h)
     }
 }
 
@@ -277,22 +301,47 @@ impl Journal {
     pub fn apply(&self, spool: &File, h: &Header) -> Result<(), ApplyError> {
         let new_len = h.new_len();
         let cur = spool.metadata().map_err(ApplyError::Before)?.len();
+        // Nothing of the tail is written yet if growing fails: put the size
+        // back (durably) and report the spool unchanged.
+        let undo = |e: io::Error| match spool.set_len(cur).and_then(|()| spool.sync_all()) {
+            Ok(()) => ApplyError::Before(e),
+            Err(_) => ApplyError::After(e),
+        };
+        let mut copy_from = 0;
         if new_len > cur {
             match sys::allocate(spool.as_fd(), cur, new_len - cur) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                    spool.set_len(new_len).map_err(ApplyError::Before)?;
+                    // No way to reserve blocks (NFSv3, some FUSE): write the
+                    // part of the tail past the old end first. It lands in
+                    // new space only, so running out of space there still
+                    // leaves every old byte as it was.
+                    let past = cur.max(h.from) - h.from;
+                    copy_bytes(
+                        &self.file,
+                        HEADER_LEN + past,
+                        spool,
+                        h.from + past,
+                        h.tail_len - past,
+                    )
+                    .map_err(undo)?;
+                    copy_from = past;
                 }
-                Err(e) => {
-                    // Nothing of the tail is written yet: undo any partial
-                    // extension and report the spool unchanged.
-                    let _ = spool.set_len(cur);
-                    return Err(ApplyError::Before(e));
-                }
+                Err(e) => return Err(undo(e)),
             }
         }
-        copy_bytes(&self.file, HEADER_LEN, spool, h.from, h.tail_len).map_err(ApplyError::After)?;
+        // The part up to the old end (all of it, unless written above).
+        let head = if copy_from > 0 { copy_from } else { h.tail_len };
+        copy_bytes(&self.file, HEADER_LEN, spool, h.from, head).map_err(ApplyError::After)?;
         if cur > new_len {
+            // A writer that ignored our locks may have appended during the
+            // copy: then leave the size alone and let recovery keep it.
+            let now = spool.metadata().map_err(ApplyError::After)?.len();
+            if now != cur {
+                return Err(ApplyError::After(io::Error::other(
+                    "the spool grew during the update",
+                )));
+            }
             spool.set_len(new_len).map_err(ApplyError::After)?;
         }
         spool.sync_all().map_err(ApplyError::After)
@@ -446,6 +495,17 @@ pub fn sample_at(file: &File, new_len: u64, cur_len: u64) -> io::Result<Vec<u8>>
     Ok(sample)
 }
 
+/// The `before` and `at` marks of `file` around `from` (see [`Header`]).
+pub fn marks_at(file: &File, from: u64) -> io::Result<(u64, Vec<u8>)> {
+    let start = from.saturating_sub(BEFORE_LEN);
+    let mut before = vec![0u8; (from - start) as usize];
+    read_exact_at(file, &mut before, start)?;
+    let len = file.metadata()?.len();
+    let mut at = vec![0u8; (len.saturating_sub(from)).min(AT_LEN as u64) as usize];
+    read_exact_at(file, &mut at, from)?;
+    Ok((fnv(&before), at))
+}
+
 /// `pread` until `buf` is full; a short file is an error (the spool
 /// changed under us).
 pub fn read_exact_at(src: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -503,6 +563,8 @@ mod tests {
             old_len: 500,
             tail_len: 300,
             sample: b"From x\n".to_vec(),
+            before: 0x1234,
+            at: b"From y".to_vec(),
             merges_temp_drop: true,
         }
     }
@@ -567,6 +629,8 @@ mod tests {
             old_len: 25,
             tail_len,
             sample: Vec::new(),
+            before: 0,
+            at: Vec::new(),
             merges_temp_drop: false,
         };
         j.commit(&h).unwrap();
@@ -606,6 +670,8 @@ mod tests {
             old_len: 3,
             tail_len,
             sample: Vec::new(),
+            before: 0,
+            at: Vec::new(),
             merges_temp_drop: false,
         };
         j.commit(&h).unwrap();

@@ -177,6 +177,24 @@ pub fn open_spool(spool: &Path, uid: u32) -> Result<Option<File>, MaildropError>
     Ok(Some(file))
 }
 
+/// Creates an empty spool (mode 0600, not following a symlink) or, if a
+/// delivery agent made one meanwhile, opens that one.
+pub fn create_spool(spool: &Path, uid: u32) -> Result<File, MaildropError> {
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(spool)
+    {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_spool(spool, uid)?
+            .ok_or_else(|| io_err("open", spool, &io::ErrorKind::NotFound.into())),
+        Err(e) => Err(io_err("create", spool, &e)),
+    }
+}
+
 /// The spool locks, held together; dropping the guard releases them.
 ///
 /// The guard owns a clone of the spool's descriptor: fcntl locks belong to
@@ -236,6 +254,21 @@ impl SpoolLock {
             }
         })?;
         Ok(lock)
+    }
+
+    /// Refreshes the dotlock's time, so that delivery agents that judge a
+    /// dotlock by its age (Postfix after 500 s, procmail after 1024 s) do not
+    /// break it during a long update.
+    pub fn touch(&self) {
+        if let Some((path, ino)) = &self.dotlock
+            && let Ok(f) = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+            && f.metadata().is_ok_and(|m| m.ino() == *ino)
+        {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
     }
 
     /// Releases the locks, noting in `notes` a dotlock that could not be
@@ -378,6 +411,12 @@ fn dotlock(
         if linked.is_ok() || std::fs::metadata(&tmp).is_ok_and(|m| m.nlink() == 2) {
             return Ok(true);
         }
+        // A full disk (or quota) will not clear while we wait for a lock.
+        if let Err(e) = &linked
+            && matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        {
+            return Err(io_err("link", &path, e));
+        }
         if let Ok(md) = std::fs::symlink_metadata(&path) {
             let age = crate::clock::now() - md.mtime();
             let orphan = read_small(&path).and_then(|t| popper_pid(&t, &cfg.host));
@@ -390,7 +429,13 @@ fn dotlock(
                     "removed dotlock {} {why} ({age} s old)",
                     path.display()
                 ));
-                let _ = std::fs::remove_file(&path);
+                // Only if it is still the lock judged stale: another
+                // program may have broken it and made its own meanwhile.
+                let same = std::fs::symlink_metadata(&path)
+                    .is_ok_and(|again| again.ino() == md.ino() && again.mtime() == md.mtime());
+                if same {
+                    let _ = std::fs::remove_file(&path);
+                }
             }
         }
         Ok(false)

@@ -96,6 +96,11 @@ impl MboxDrop {
             > 0;
         let journal = std::fs::symlink_metadata(&journal_path).is_ok()
             || std::fs::symlink_metadata(lock::with_suffix(&journal_path, ".new")).is_ok();
+        if file.is_none() && temp_drop {
+            // Mail a dead qpopper left behind goes back into a spool: make
+            // it now, so it is locked like any spool before the merge.
+            file = Some(lock::create_spool(&spool_path, uid)?);
+        }
         let scan = if file.is_some() || temp_drop || journal {
             let mut spool_lock = SpoolLock::acquire(&spool_path, file.as_ref(), &opts.locks)?;
             notes.append(&mut spool_lock.notes);

@@ -39,13 +39,15 @@
 //! spool (256 bytes): a message delivered twice, byte for byte, landing
 //! where its first copy was.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use super::fs_error;
-use super::journal::{HEADER_LEN, Header, Journal, sample_at, sync_parent};
+use super::journal::{
+    BEFORE_LEN, HEADER_LEN, Header, Journal, fnv, marks_at, sample_at, sync_parent,
+};
 use super::lock::with_suffix;
 use super::scan::ReadAt;
 use super::update::apply_committed;
@@ -131,6 +133,15 @@ fn finish_journal(
     let tail = TailView {
         journal: journal.file(),
     };
+    if !still_ours(file, size, &header, &tail) {
+        notes.push(format!(
+            "{} was rewritten by another program after an update of popper was interrupted; nothing changed, left for the administrator with {jshown}",
+            ctx.spool_path.display()
+        ));
+        return Err(MaildropError::RecoveryNeeded {
+            path: ctx.spool_path.display().to_string(),
+        });
+    }
     let Some(appended) = appended_start(file, size, &header, &tail) else {
         notes.push(format!(
             "{} is not in a state an interrupted update of popper can leave (size {size}, journal {header:?}); left for the administrator with {jshown}",
@@ -174,9 +185,35 @@ impl ReadAt for TailView<'_> {
     }
 }
 
-/// How many bytes at the old end are compared to tell "grown" from "mail
-/// appended at the old end".
-const PROBE: u64 = 64;
+/// Whether the spool around the journal's `from` is still what the update
+/// left: the bytes before it as they were, and at it the old bytes or the
+/// tail's (the copy may have started), nothing else. Rolling forward over
+/// a mailbox another program rewrote after the crash would destroy it.
+fn still_ours<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
+    spool: &S,
+    size: u64,
+    h: &Header,
+    tail: &T,
+) -> bool {
+    let start = h.from.saturating_sub(BEFORE_LEN);
+    let mut before = vec![0u8; (h.from - start) as usize];
+    if read_full(spool, &mut before, start).is_none() || fnv(&before) != h.before {
+        return false;
+    }
+    // Only the first bytes that can hold nothing but old or tail bytes:
+    // past the tail's end (after a shrink) may be appended mail.
+    let n = (h.at.len() as u64)
+        .min(h.tail_len)
+        .min(size.saturating_sub(h.from)) as usize;
+    let (mut now, mut new) = (vec![0u8; n], vec![0u8; n]);
+    if read_full(spool, &mut now, h.from).is_none() || read_full(tail, &mut new, 0).is_none() {
+        return false;
+    }
+    now.iter()
+        .zip(&h.at)
+        .zip(&new)
+        .all(|((c, o), t)| c == o || c == t)
+}
 
 /// Where mail appended after the crash begins (`Some(None)`: nothing was
 /// appended), or `None` when the spool's state is not one popper's update
@@ -198,18 +235,28 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
         if size == old {
             return Some(None);
         }
-        // Grown already? Then the bytes at `old` are zeros or tail bytes.
-        let probe_len = (size.min(new) - old).min(PROBE) as usize;
-        let mut at_old = vec![0u8; probe_len];
-        read_full(spool, &mut at_old, old)?;
-        let mut in_tail = vec![0u8; probe_len];
-        read_full(tail, &mut in_tail, old - h.from)?;
-        let grown = at_old.iter().zip(&in_tail).all(|(s, t)| *s == 0 || s == t);
-        return Some(if grown {
-            (size > new).then_some(new)
-        } else {
-            Some(old)
-        });
+        // Growing. Our bytes past the old end are zeros (allocated, maybe
+        // only in part: ext4 keeps what it allocated before ENOSPC) or tail
+        // bytes (copied); the first byte that is neither begins mail
+        // appended when the spool had that size.
+        let end = size.min(new);
+        let mut at = old;
+        let mut ours = vec![0u8; 64 << 10];
+        let mut theirs = vec![0u8; 64 << 10];
+        while at < end {
+            let n = ((end - at) as usize).min(ours.len());
+            read_full(spool, &mut theirs[..n], at)?;
+            read_full(tail, &mut ours[..n], at - h.from)?;
+            if let Some(i) = theirs[..n]
+                .iter()
+                .zip(&ours[..n])
+                .position(|(s, t)| *s != 0 && s != t)
+            {
+                return Some(Some(at + i as u64));
+            }
+            at += n as u64;
+        }
+        return Some((size > new).then_some(new));
     }
     // Shrinking: was the truncation done?
     if size < old {
@@ -267,6 +314,8 @@ fn rejournal(
         tail_len,
         sample: sample_at(file, h.from + tail_len, size)
             .map_err(|e| fs_error("read", ctx.spool_path, &e))?,
+        before: h.before,
+        at: h.at.clone(),
         merges_temp_drop: h.merges_temp_drop,
     };
     j.commit(&header).map_err(jerr)?;
@@ -304,25 +353,40 @@ fn merge_temp_drop(
             path: dpath.display().to_string(),
         });
     }
-    if spool.is_none() {
-        let created = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(ctx.spool_path)
-            .map_err(|e| fs_error("create", ctx.spool_path, &e))?;
-        *spool = Some(created);
-    }
+    // MboxDrop::open made the spool (and locked it) if there was none.
     let Some(file) = spool.as_ref() else {
-        return Ok(false);
+        return Err(MaildropError::BadTempDrop {
+            path: dpath.display().to_string(),
+        });
     };
     let md = file
         .metadata()
         .map_err(|e| fs_error("stat", ctx.spool_path, &e))?;
     let size = md.len();
+    // qpopper died after copying the spool into its temporary maildrop but
+    // before emptying the spool: the messages at the end of the one are
+    // still at the start of the other. Fold back only what is not.
+    let full = dlen;
+    let dlen = unique_part(d, dlen, file, size).map_err(|e| fs_error("read", dpath, &e))?;
+    if dlen == 0 {
+        empty_temp_drop(ctx)?;
+        notes.push(format!(
+            "{} held only mail that is also in {}; emptied it",
+            dpath.display(),
+            ctx.spool_path.display()
+        ));
+        return Ok(true);
+    }
+    if dlen < full {
+        notes.push(format!(
+            "{} bytes of {} were also at the start of {}; folded back the other {dlen}",
+            full - dlen,
+            dpath.display(),
+            ctx.spool_path.display()
+        ));
+    }
     let jerr = |e: io::Error| fs_error("write", ctx.journal_path, &e);
+    let (before, at) = marks_at(file, 0).map_err(|e| fs_error("read", ctx.spool_path, &e))?;
     let j = Journal::create(ctx.journal_path).map_err(jerr)?;
     let mut w = j.writer(file);
     w.copy_other(d, 0, dlen).map_err(jerr)?;
@@ -354,6 +418,8 @@ fn merge_temp_drop(
         old_len: size,
         tail_len,
         sample: Vec::new(),
+        before,
+        at,
         merges_temp_drop: true,
     };
     if let Err(e) = j.commit(&header) {
@@ -372,6 +438,36 @@ fn merge_temp_drop(
     Ok(true)
 }
 
+/// The length of the part of the temporary maildrop `d` that is not also
+/// the start of the spool: the smallest message boundary `m` in `d` such
+/// that `d[m..]` equals the first bytes of the spool, else all of `d`.
+fn unique_part(d: &File, dlen: u64, spool: &File, size: u64) -> io::Result<u64> {
+    let starts: Vec<u64> = match super::scan::scan(d, dlen) {
+        Ok(sc) => sc.msgs.iter().map(|m| m.start).collect(),
+        Err(_) => return Ok(dlen),
+    };
+    let mut a = vec![0u8; 64 << 10];
+    let mut b = vec![0u8; 64 << 10];
+    'next: for m in starts {
+        let len = dlen - m;
+        if len > size {
+            continue;
+        }
+        let mut done = 0;
+        while done < len {
+            let n = ((len - done) as usize).min(a.len());
+            super::journal::read_exact_at(d, &mut a[..n], m + done)?;
+            super::journal::read_exact_at(spool, &mut b[..n], done)?;
+            if a[..n] != b[..n] {
+                continue 'next;
+            }
+            done += n as u64;
+        }
+        return Ok(m);
+    }
+    Ok(dlen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +480,8 @@ mod tests {
             old_len,
             tail_len,
             sample: sample.to_vec(),
+            before: 0,
+            at: Vec::new(),
             merges_temp_drop: false,
         }
     }
@@ -446,6 +544,31 @@ mod tests {
         );
         // Shorter than either size: not our doing.
         assert_eq!(appended_start(s.as_slice(), 99, &h, tail.as_slice()), None);
+    }
+
+    #[test]
+    fn a_partial_growth_then_mail_appended_at_that_size() {
+        // Review: ext4 keeps what fallocate allocated before ENOSPC: the
+        // spool grew from 100 to 110 (zeros), then 30 bytes were appended.
+        let tail: Vec<u8> = (0..120u8).map(|i| b'a' + i % 26).collect();
+        let h = header(100, 0, 120, b"");
+        let mut s = vec![b'o'; 100];
+        s.resize(110, 0);
+        s.extend_from_slice(
+            b"From new Wed Dec  2 05:53 1992
+",
+        );
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, tail.as_slice()),
+            Some(Some(110))
+        );
+        // Grown in part and nothing appended.
+        let mut s = vec![b'o'; 100];
+        s.resize(110, 0);
+        assert_eq!(
+            appended_start(s.as_slice(), 110, &h, tail.as_slice()),
+            Some(None)
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::fs_error;
-use super::journal::{ApplyError, Header, Journal, sample_at};
+use super::journal::{ApplyError, Header, Journal, marks_at, sample_at};
 use super::lock::{LockConfig, SpoolLock};
 use super::scan::Scan;
 use super::writeback::{WriteBackError, check_envelope, write_message};
@@ -109,7 +109,7 @@ pub fn update(
     };
     let mut lock = SpoolLock::acquire(t.spool_path, Some(t.file), t.locks)?;
     notes.append(&mut lock.notes);
-    let result = locked_update(t, scan, index, marks, k);
+    let result = locked_update(t, scan, index, marks, k, &lock);
     lock.release(notes);
     result
 }
@@ -120,6 +120,7 @@ fn locked_update(
     index: &Index,
     marks: &Marks,
     k: usize,
+    lock: &SpoolLock,
 ) -> Result<CommitStats, MaildropError> {
     let path = t.spool_path;
     let clean = |op: &str, e: io::Error| fs_error(op, path, &e);
@@ -171,6 +172,8 @@ fn locked_update(
         journal.discard();
         return Err(fs_error("write", &jpath, &e));
     }
+    // Writing the journal may have taken a while: keep the dotlock fresh.
+    lock.touch();
     apply_committed(t.file, path, journal, &header, &|| Ok(()))?;
     Ok(CommitStats {
         bytes_written: header.tail_len,
@@ -189,6 +192,13 @@ pub fn apply_committed(
     header: &Header,
     on_applied: &dyn Fn() -> Result<(), MaildropError>,
 ) -> Result<(), MaildropError> {
+    // After the spool is final, an error is reported as an interrupted
+    // update (the journal stays; the next login finishes), never as a
+    // mailbox "left unchanged".
+    let interrupted = |e: Option<&io::Error>| MaildropError::Interrupted {
+        path: path.display().to_string(),
+        errno: e.and_then(io::Error::raw_os_error).unwrap_or(0),
+    };
     let mut last = None;
     for attempt in 0..APPLY_TRIES {
         if attempt > 0 {
@@ -196,9 +206,8 @@ pub fn apply_committed(
         }
         match journal.apply(file, header) {
             Ok(()) => {
-                on_applied()?;
-                let jpath = journal.path().to_path_buf();
-                return journal.clear().map_err(|e| fs_error("clear", &jpath, &e));
+                on_applied().map_err(|_| interrupted(None))?;
+                return journal.clear().map_err(|e| interrupted(Some(&e)));
             }
             Err(ApplyError::Before(e)) => {
                 // The spool is as it was: the update did not happen.
@@ -211,11 +220,7 @@ pub fn apply_committed(
             Err(ApplyError::After(e)) => last = Some(e),
         }
     }
-    let errno = last.and_then(|e| e.raw_os_error()).unwrap_or(0);
-    Err(MaildropError::Interrupted {
-        path: path.display().to_string(),
-        errno,
-    })
+    Err(interrupted(last.as_ref()))
 }
 
 /// Step 2: the new tail into the journal; returns its header.
@@ -254,6 +259,7 @@ fn write_tail(
     let from = scan.msgs[k].start;
     let new_len = from + tail_len;
     let sample = sample_at(t.file, new_len, cur_len).map_err(|e| fs_error("read", path, &e))?;
+    let (before, at) = marks_at(t.file, from).map_err(|e| fs_error("read", path, &e))?;
     Ok(Header {
         pid: std::process::id(),
         spool,
@@ -261,6 +267,8 @@ fn write_tail(
         old_len: cur_len,
         tail_len,
         sample,
+        before,
+        at,
         merges_temp_drop: false,
     })
 }

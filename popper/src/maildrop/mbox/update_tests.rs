@@ -1447,12 +1447,13 @@ fn qpopper_temp_drop_into_an_empty_or_missing_spool() {
     assert!(r.unwrap());
     assert_bytes(&fx.read(), &dropped);
     assert_eq!(sf.metadata().unwrap().len(), 0);
-    // No spool at all: it is created.
+    // No spool at all: MboxDrop::open creates it (before locking it).
     let fx = Fx::new(b"");
     std::fs::remove_file(&fx.spool).unwrap();
     let (sp, sf) = fx.session_file();
     fill_temp_drop(&sf, &dropped);
-    let mut spool = None;
+    let uid = nix::unistd::geteuid().as_raw();
+    let mut spool = Some(crate::maildrop::mbox::lock::create_spool(&fx.spool, uid).unwrap());
     let (r, _) = fx.recover(&sp, &sf, &mut spool, None);
     assert!(r.unwrap());
     assert!(spool.is_some());
@@ -1496,7 +1497,7 @@ fn a_session_file_that_is_not_a_mailbox_is_refused() {
 /// The failure of `empty_temp_drop` is injected by handing recovery a
 /// read-only descriptor of the session file (ftruncate → EINVAL).
 #[test]
-fn bug_temp_drop_merged_twice_if_emptying_it_fails() {
+fn regression_temp_drop_merged_twice_if_emptying_it_fails() {
     let spool_mail = cat(&[msg(1)]);
     let dropped = cat(&[msg(7)]);
     let fx = Fx::new(&spool_mail);
@@ -1525,7 +1526,7 @@ fn bug_temp_drop_merged_twice_if_emptying_it_fails() {
 /// drop emptied. A stop in between leaves the merged mail in the spool
 /// *and* in the temp drop with no journal: the next login merges again.
 #[test]
-fn bug_merge_journal_rolled_forward_then_temp_drop_merged_again() {
+fn regression_merge_journal_rolled_forward_then_temp_drop_merged_again() {
     let spool_mail = cat(&[msg(1)]);
     let dropped = cat(&[msg(7)]);
     let fx = Fx::new(&spool_mail);
@@ -1546,6 +1547,12 @@ fn bug_merge_journal_rolled_forward_then_temp_drop_merged_again() {
         old_len: spool_mail.len() as u64,
         tail_len,
         sample: Vec::new(),
+        before: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+            .unwrap()
+            .0,
+        at: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+            .unwrap()
+            .1,
         merges_temp_drop: true,
     };
     j.commit(&h).unwrap();
@@ -1587,6 +1594,12 @@ fn merge_journal_rolled_forward_empties_the_temp_drop() {
         old_len: spool_mail.len() as u64,
         tail_len,
         sample: Vec::new(),
+        before: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+            .unwrap()
+            .0,
+        at: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+            .unwrap()
+            .1,
         merges_temp_drop: true,
     };
     j.commit(&h).unwrap();
@@ -1662,4 +1675,92 @@ fn a_spool_removed_during_the_session_is_not_recreated() {
     assert!(matches!(r, Err(MaildropError::Changed { .. })), "{r:?}");
     assert!(!fx.spool.exists());
     fx.assert_only(&[]);
+}
+
+#[test]
+fn recovery_refuses_a_spool_another_program_rewrote_after_the_crash() {
+    // Review: rolling forward over a mailbox mutt rewrote after the crash
+    // would put the old tail over whatever mutt moved there.
+    for what in ["before", "at"] {
+        let orig = cat(&[msg(1), msg(2), msg(3)]);
+        let fx = Fx::new(&orig);
+        let scan = fx.scan();
+        let (index, marks) = session_marks(&scan, &["DELE 2"]);
+        let h = fx.committed_journal(&scan, &index, &marks);
+        assert!(h.from > 0);
+        let jbytes = std::fs::read(&fx.journal).unwrap();
+        let mut other = orig.clone();
+        let pos = if what == "before" {
+            h.from as usize - 10
+        } else {
+            h.from as usize + 2
+        };
+        other[pos] ^= 0x20;
+        std::fs::write(&fx.spool, &other).unwrap();
+        let (sp, sf) = fx.session_file();
+        let mut spool = Some(fx.file.try_clone().unwrap());
+        let (r, notes) = fx.recover(&sp, &sf, &mut spool, None);
+        assert!(
+            matches!(r, Err(MaildropError::RecoveryNeeded { .. })),
+            "{what}: {r:?} {notes:?}"
+        );
+        assert_bytes(&fx.read(), &other);
+        assert_eq!(
+            std::fs::read(&fx.journal).unwrap(),
+            jbytes,
+            "{what}: the journal is kept"
+        );
+    }
+}
+
+#[test]
+fn recovery_rolls_forward_a_copy_cut_short_at_any_byte() {
+    // The bytes at `from` may be old, new or a mix: all are popper's.
+    let orig = cat(&[msg(1), msg(2), msg(3)]);
+    let fx0 = Fx::new(&orig);
+    let scan = fx0.scan();
+    let (index, marks) = session_marks(&scan, &["DELE 2"]);
+    drop(fx0);
+    for cut in [0usize, 1, 7, 63, 64, 200] {
+        let fx = Fx::new(&orig);
+        let h = fx.committed_journal(&scan, &index, &marks);
+        let tail = fx.journal_tail(&h);
+        let cut = cut.min(tail.len());
+        fx.file.write_all_at(&tail[..cut], h.from).unwrap();
+        let (sp, sf) = fx.session_file();
+        let mut spool = Some(fx.file.try_clone().unwrap());
+        let (r, notes) = fx.recover(&sp, &sf, &mut spool, None);
+        assert!(r.unwrap(), "cut {cut}: {notes:?}");
+        let mut want = orig[..h.from as usize].to_vec();
+        want.extend_from_slice(&tail);
+        assert_bytes(&fx.read(), &want);
+    }
+}
+
+#[test]
+fn a_temp_drop_that_repeats_the_start_of_the_spool_is_folded_back_once() {
+    // Review: qpopper died after copying the spool into .USER.pop but
+    // before emptying the spool; the same messages are in both.
+    let spool_mail = cat(&[msg(1), msg(2)]);
+    let fx = Fx::new(&spool_mail);
+    let (sp, sf) = fx.session_file();
+    fill_temp_drop(&sf, &cat(&[msg(7), msg(1), msg(2)]));
+    let mut spool = Some(fx.file.try_clone().unwrap());
+    let (r, notes) = fx.recover(&sp, &sf, &mut spool, None);
+    assert!(r.unwrap());
+    assert_bytes(&fx.read(), &cat(&[msg(7), msg(1), msg(2)]));
+    assert!(
+        notes.iter().any(|n| n.contains("were also at the start")),
+        "{notes:?}"
+    );
+    assert_eq!(sf.metadata().unwrap().len(), 0);
+    // All of it already in the spool: just emptied.
+    let fx = Fx::new(&spool_mail);
+    let (sp, sf) = fx.session_file();
+    fill_temp_drop(&sf, &spool_mail);
+    let mut spool = Some(fx.file.try_clone().unwrap());
+    let (r, _) = fx.recover(&sp, &sf, &mut spool, None);
+    assert!(r.unwrap());
+    assert_bytes(&fx.read(), &spool_mail);
+    assert_eq!(sf.metadata().unwrap().len(), 0);
 }
