@@ -13,6 +13,7 @@ mod hostile;
 mod install;
 mod locks;
 mod mailbox;
+mod policy;
 mod popauth;
 mod session;
 mod spawn;
