@@ -211,6 +211,34 @@ fn tcpd_twists_outside_clients_to_popper_apop() {
     );
     p.cmd("QUIT");
     logged_from(&sb, "127.0.0.2");
+    // A real client from outside: poplib with APOP gets the mail, with
+    // USER/PASS it is refused.
+    sb.write_spool(
+        &alice,
+        &mbox(&[Message::new("a@example.com", "outside", "hello")]),
+    );
+    let apop_user = TestUser {
+        password: SECRET.to_string(),
+        ..alice.clone()
+    };
+    let files = crate::mailbox::poplib(&sb, port, &apop_user, &["--apop", "--source", "127.0.0.2"]);
+    assert!(String::from_utf8_lossy(&files["1.msg"]).contains("Subject: outside\r\n"));
+    let script = popper_e2e::bins::root().join("tests/clients/poplib_fetch.py");
+    let out = sb.dir.join("refused");
+    std::fs::create_dir(&out).unwrap();
+    let o = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args([port.to_string(), bob.name.clone(), bob.password.clone()])
+        .arg(&out)
+        .args(["--source", "127.0.0.2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("You must use APOP authentication"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // From the LAN (127.0.0.1): the full popper, USER/PASS and APOP.
     let mut p = Pop::connect_from(Ipv4Addr::LOCALHOST, port);
     assert!(
