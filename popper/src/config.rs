@@ -26,8 +26,13 @@ pub fn build_block_uid() -> u32 {
 }
 
 /// The one-line usage text (printed for a bad flag, with exit status 1).
-pub const USAGE: &str =
-    "Usage: popper [-d] [-s] [-R] [-V] [-t trace-file] [-T timeout] [-f config-file]";
+pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-f config-file]";
+
+/// What `-b` and the bulletin settings say in a popper built without the
+/// `bulletins` feature.
+#[cfg(not(feature = "bulletins"))]
+pub const NO_BULLETINS: &str =
+    "this popper was built without bulletins (Cargo feature \"bulletins\")";
 
 /// `--help`: what each flag does (the man page popper(8) has the rest).
 pub const HELP: &str = "\
@@ -35,6 +40,7 @@ pub const HELP: &str = "\
   -s            log a statistics line for each session
   -R            do not look up the client's host name (the default)
   -V            print the version and the settings in effect, then exit
+  -b DIR        deliver the bulletins in DIR (NUMBER.name files)
   -t FILE       write the log to FILE instead of syslog (turns on -d)
   -T SECONDS    idle timeout (default 120; 0 = none)
   -f FILE       read settings from FILE (`set NAME = VALUE` lines)
@@ -131,6 +137,13 @@ pub struct Config {
     /// `lock-timeout`: seconds to wait for the spool locks before
     /// `-ERR [IN-USE]`.
     pub lock_timeout: u64,
+    /// `-b DIR` / `bulldir`: the bulletin directory; no bulletins if unset.
+    #[cfg(feature = "bulletins")]
+    pub bulldir: Option<PathBuf>,
+    /// `max-bulletins`: how many of the newest bulletins a new user gets
+    /// (qpopper's NEWBULLCNT). Default 1.
+    #[cfg(feature = "bulletins")]
+    pub max_bulletins: u64,
     /// `-V`: print the version and settings, then exit.
     pub print_version: bool,
     /// `-f FILE`: the configuration file read, if any.
@@ -157,6 +170,10 @@ impl Default for Config {
             shy: false,
             dotlock_stale_age: 300,
             lock_timeout: 20,
+            #[cfg(feature = "bulletins")]
+            bulldir: None,
+            #[cfg(feature = "bulletins")]
+            max_bulletins: 1,
             print_version: false,
             config_file: None,
         }
@@ -208,6 +225,8 @@ struct Flags {
     no_reverse: bool,
     version: bool,
     file: Option<PathBuf>,
+    #[cfg(feature = "bulletins")]
+    bulldir: Option<PathBuf>,
 }
 
 impl Config {
@@ -240,6 +259,10 @@ impl Config {
         }
         if flags.no_reverse {
             cfg.reverse_lookup = false;
+        }
+        #[cfg(feature = "bulletins")]
+        if let Some(d) = flags.bulldir {
+            cfg.bulldir = Some(d);
         }
         cfg.print_version = flags.version;
         Ok(cfg)
@@ -302,6 +325,12 @@ impl Config {
             "shy" => self.shy = parse_bool(value)?,
             "dotlock-stale-age" => self.dotlock_stale_age = parse_num(value, 1, 86_400)?,
             "lock-timeout" => self.lock_timeout = parse_num(value, 0, 3_600)?,
+            #[cfg(feature = "bulletins")]
+            "bulldir" => self.bulldir = parse_list(value, "/var/spool/bulls")?,
+            #[cfg(feature = "bulletins")]
+            "max-bulletins" => self.max_bulletins = parse_num(value, 0, 1_000)?,
+            #[cfg(not(feature = "bulletins"))]
+            "bulldir" | "max-bulletins" => return Err(NO_BULLETINS.to_string()),
             _ => return Err(format!("unknown setting \"{name}\"")),
         }
         Ok(())
@@ -340,6 +369,7 @@ impl Config {
              shy = {}\n\
              dotlock-stale-age = {}\n\
              lock-timeout = {}\n\
+             {}\
              config-file = {}\n",
             if features.is_empty() {
                 "(none)".to_string()
@@ -363,8 +393,25 @@ impl Config {
             self.shy,
             self.dotlock_stale_age,
             self.lock_timeout,
+            self.describe_bulletins(),
             path(&self.config_file),
         )
+    }
+}
+
+impl Config {
+    #[cfg(feature = "bulletins")]
+    fn describe_bulletins(&self) -> String {
+        let dir = self
+            .bulldir
+            .as_ref()
+            .map_or("(none)".to_string(), |p| p.display().to_string());
+        format!("bulldir = {dir}\nmax-bulletins = {}\n", self.max_bulletins)
+    }
+
+    #[cfg(not(feature = "bulletins"))]
+    fn describe_bulletins(&self) -> String {
+        String::new()
     }
 }
 
@@ -394,7 +441,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                 's' => f.stats = true,
                 'R' => f.no_reverse = true,
                 'V' => f.version = true,
-                't' | 'T' | 'f' => {
+                't' | 'T' | 'f' | 'b' => {
                     let attached = &opts[pos + c.len_utf8()..];
                     let value = if !attached.is_empty() {
                         attached.to_string()
@@ -409,6 +456,12 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                     match c {
                         't' => f.trace = Some(PathBuf::from(value)),
                         'f' => f.file = Some(PathBuf::from(value)),
+                        #[cfg(feature = "bulletins")]
+                        'b' => f.bulldir = Some(PathBuf::from(value)),
+                        #[cfg(not(feature = "bulletins"))]
+                        'b' => {
+                            return Err(ConfigError::Usage(format!("popper: -b: {NO_BULLETINS}")));
+                        }
                         _ => {
                             f.timeout = Some(
                                 parse_num(&value, 0, 86_400)
@@ -541,9 +594,7 @@ mod tests {
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        for bad in [
-            "-x", "-T", "-T abc", "-T -1", "extra", "-s extra", "-b /tmp",
-        ] {
+        for bad in ["-x", "-T", "-T abc", "-T -1", "extra", "-s extra", "-b"] {
             assert!(
                 matches!(
                     Config::from_args(&args(bad), &no_file),
@@ -609,6 +660,47 @@ mod tests {
             c.apply_file(Path::new("/f"), "set auth-file = relative\n")
                 .is_err()
         );
+    }
+
+    #[cfg(feature = "bulletins")]
+    #[test]
+    fn bulletin_settings() {
+        let c = Config::from_args(&args("-b /var/spool/bulls -s"), &no_file).unwrap();
+        assert_eq!(c.bulldir, Some(PathBuf::from("/var/spool/bulls")));
+        assert_eq!(c.max_bulletins, 1);
+        let read = |_: &Path| Ok("set bulldir = /srv/b\nset max-bulletins = 3\n".to_string());
+        let c = Config::from_args(&args("-f /p.conf"), &read).unwrap();
+        assert_eq!(c.bulldir, Some(PathBuf::from("/srv/b")));
+        assert_eq!(c.max_bulletins, 3);
+        let c = Config::from_args(&args("-f /p.conf -b/other"), &read).unwrap();
+        assert_eq!(c.bulldir, Some(PathBuf::from("/other")), "the flag wins");
+        assert!(
+            c.describe()
+                .contains("bulldir = /other\nmax-bulletins = 3\n")
+        );
+        let mut c = Config::default();
+        assert!(
+            c.apply_file(Path::new("/f"), "set max-bulletins = x\n")
+                .is_err()
+        );
+        assert!(
+            c.apply_file(Path::new("/f"), "set bulldir = relative\n")
+                .is_err()
+        );
+    }
+
+    #[cfg(not(feature = "bulletins"))]
+    #[test]
+    fn without_bulletins_b_and_its_settings_are_refused() {
+        let e = Config::from_args(&args("-s -b /var/spool/bulls"), &no_file).unwrap_err();
+        assert_eq!(e, ConfigError::Usage(format!("popper: -b: {NO_BULLETINS}")));
+        for text in ["set bulldir = /srv/b\n", "set max-bulletins = 2\n"] {
+            let e = Config::default()
+                .apply_file(Path::new("/f"), text)
+                .unwrap_err();
+            assert!(e.to_string().contains("built without bulletins"), "{e}");
+        }
+        assert!(!Config::default().describe().contains("bulldir"));
     }
 
     #[test]

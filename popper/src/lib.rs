@@ -35,6 +35,8 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+#[cfg(feature = "bulletins")]
+pub mod bulletin;
 pub mod clock;
 pub mod config;
 pub mod log;

@@ -7,6 +7,10 @@
 //! recovers) and the spool is checked: every kept and every delivered
 //! message exactly once and byte for byte, and the deleted ones either all
 //! gone (the update committed) or all there (it did not); never a mix.
+//!
+//! Every faulted login also delivers a bulletin (appended to the spool and
+//! recorded in `~/.popbull` in one journaled step): after recovery it is
+//! there exactly once and recorded, whichever call the fault hit.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -84,19 +88,33 @@ struct Outcome {
 struct Crash {
     sb: Sandbox,
     u: TestUser,
+    home: std::path::PathBuf,
     original: Vec<Message>,
 }
+
+/// The X-Test-Id of the bulletin every login is due.
+const BULLETIN: u32 = 100;
 
 impl Crash {
     fn new(name: &str) -> Crash {
         let u = user("pt_crash");
-        let sb = Sandbox::new(name);
+        let mut sb = Sandbox::new(name);
         // A fault that makes popper wait for a lock should not slow the
         // sweep down by the default 20 s each time.
         sb.set("set lock-timeout = 2");
+        let home = sb.private_home(&u);
+        let bulls = sb.dir.join("bulls");
+        std::fs::create_dir(&bulls).unwrap();
+        std::fs::write(
+            bulls.join("1.notice"),
+            format!("From root {}\nTo: everyone\nSubject: notice\nX-Test-Id: {BULLETIN}\n\nA bulletin.\n", popper_e2e::mail::DATE),
+        )
+        .unwrap();
+        sb.set(&format!("set bulldir = {}", bulls.display()));
         Crash {
             sb,
             u,
+            home,
             original: (1..=6).map(numbered).collect(),
         }
     }
@@ -106,6 +124,7 @@ impl Crash {
             std::fs::remove_file(f.unwrap().path()).unwrap();
         }
         self.sb.write_spool(&self.u, &mbox(&self.original));
+        let _ = std::fs::remove_file(self.home.join(".popbull"));
     }
 
     fn popper(&self, strace: Option<(&str, &str)>) -> Child {
@@ -165,7 +184,7 @@ impl Crash {
         let mut alive = write(
             &mut stdin,
             &format!("USER {}\r\nPASS {}\r\n", self.u.name, self.u.password),
-        ) && wait_for(" has 6 messages", &mut transcript);
+        ) && wait_for(&format!("+OK {} has ", self.u.name), &mut transcript);
         alive = alive
             && write(&mut stdin, "RETR 2\r\nRETR 3\r\nDELE 1\r\nDELE 4\r\n")
             && wait_for("Message 4 has been deleted.", &mut transcript);
@@ -324,7 +343,7 @@ impl Crash {
                 );
             }
         }
-        for id in [2, 3, 5, 6, 7, 8].iter().chain(also_delivered) {
+        for id in [2, 3, 5, 6, 7, 8, BULLETIN].iter().chain(also_delivered) {
             assert!(
                 found.contains_key(id),
                 "message {id} was lost; {}",
@@ -345,6 +364,14 @@ impl Crash {
                 context()
             );
         }
+        assert_eq!(
+            std::fs::read_to_string(self.home.join(".popbull"))
+                .ok()
+                .as_deref(),
+            Some("1\n"),
+            "{what}: the bulletin is not recorded as delivered; {}",
+            context()
+        );
         for leftover in [
             format!(".{}.pop.journal", self.u.name),
             format!("{}.lock", self.u.name),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apop;
+mod bulletins;
 mod clients;
 mod concurrent;
 mod crash;

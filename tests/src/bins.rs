@@ -21,12 +21,13 @@ fn cargo() -> String {
 /// the default features), in its own target directory so feature builds
 /// do not replace each other.
 fn build(features: Option<&str>, target: &str) -> PathBuf {
-    build_env(features, target, &[])
+    let flags: Vec<&str> = features.map(|f| vec!["--features", f]).unwrap_or_default();
+    build_env(&flags, target, &[])
 }
 
-/// [`build`] with build-time settings in the environment
-/// (`POPPER_BLOCK_UID=1000`, as an administrator would build).
-fn build_env(features: Option<&str>, target: &str, env: &[(&str, &str)]) -> PathBuf {
+/// [`build`] with cargo `flags` (features) and build-time settings in the
+/// environment (`POPPER_BLOCK_UID=1000`, as an administrator would build).
+fn build_env(flags: &[&str], target: &str, env: &[(&str, &str)]) -> PathBuf {
     let root = root();
     let target_dir = root.join("target").join(target);
     let mut cmd = Command::new(cargo());
@@ -36,9 +37,7 @@ fn build_env(features: Option<&str>, target: &str, env: &[(&str, &str)]) -> Path
         ])
         .arg("--target-dir")
         .arg(&target_dir);
-    if let Some(f) = features {
-        cmd.arg("--features").arg(f);
-    }
+    cmd.args(flags);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -73,7 +72,14 @@ pub fn popper_apop() -> PathBuf {
 /// popper built with `POPPER_BLOCK_UID=1000`.
 pub fn popper_block_uid_1000() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build_env(None, "e2e-block-uid-1000", &[("POPPER_BLOCK_UID", "1000")]))
+    DIR.get_or_init(|| build_env(&[], "e2e-block-uid-1000", &[("POPPER_BLOCK_UID", "1000")]))
+        .join("popper")
+}
+
+/// popper built with `--no-default-features`: no bulletin code at all.
+pub fn popper_no_bulletins() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_env(&["--no-default-features"], "e2e-no-bulletins", &[]))
         .join("popper")
 }
 

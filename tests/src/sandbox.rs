@@ -147,6 +147,18 @@ impl Sandbox {
         self.binds.push((src.to_path_buf(), dst.to_path_buf()));
     }
 
+    /// A home directory for `user` in the sandbox, owned by the user and
+    /// bound over the real one (for servers started after this call), so
+    /// files popper keeps there (`~/.popbull`) are the test's own.
+    pub fn private_home(&mut self, user: &TestUser) -> PathBuf {
+        let home = self.dir.join(format!("home-{}", user.name));
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(user.uid), Some(user.gid)).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.bind(&home, &user.home.clone());
+        home
+    }
+
     /// popper's usual arguments here: `-s -d -f CONF -t TRACE` plus `extra`.
     pub fn popper_args(&self, extra: &[&str]) -> Vec<String> {
         let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();

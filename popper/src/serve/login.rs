@@ -93,7 +93,24 @@ pub fn login(
         },
         update_status: cfg.update_status,
     };
-    match MboxDrop::open(&dropped, &account.name, opts) {
+    #[cfg(feature = "bulletins")]
+    let bulletins = cfg.bulldir.as_deref().map(|dir| {
+        crate::bulletin::BulletinSource::new(
+            &dropped,
+            dir,
+            cfg.max_bulletins,
+            &account.home,
+            format!("{}@{host}", account.name),
+            crate::clock::now(),
+        )
+    });
+    #[cfg(feature = "bulletins")]
+    let mail = bulletins
+        .as_ref()
+        .map(|b| b as &dyn crate::maildrop::mbox::append::LoginMail);
+    #[cfg(not(feature = "bulletins"))]
+    let mail = None;
+    match MboxDrop::open(&dropped, &account.name, opts, mail) {
         Ok(drop) => Ok(LoggedIn {
             user: account.name,
             drop,

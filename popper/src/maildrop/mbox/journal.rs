@@ -18,6 +18,7 @@
 //! tail-length 1050000
 //! sample 46726f6d20...
 //! merges-temp-drop 0
+//! delivered-through 23
 //! check 8c3b1f0e6a7d2c55
 //! ```
 //!
@@ -27,7 +28,10 @@
 //! final truncation happened; `merges-temp-drop` says the session lock file
 //! held a qpopper temporary maildrop that this update folds in; `before`
 //! (a hash of the bytes before `from`) and `at` (the old bytes at `from`)
-//! let recovery check that the spool is still the one it was made for.
+//! let recovery check that the spool is still the one it was made for;
+//! `delivered-through` (present only when messages were added at login, see
+//! `append.rs`) is the number to record as delivered once the tail is in
+//! place — written with the tail, so the record and the mail cannot part.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -78,6 +82,9 @@ pub struct Header {
     /// The session lock file held a qpopper temporary maildrop, merged by
     /// this update: empty that file once the spool is written.
     pub merges_temp_drop: bool,
+    /// Messages were added at login (bulletins): once the spool is final,
+    /// record this number as delivered (`append.rs`).
+    pub delivered_through: Option<u64>,
 }
 
 impl Header {
@@ -100,6 +107,9 @@ impl Header {
             hex(&self.at),
             u8::from(self.merges_temp_drop),
         );
+        if let Some(n) = self.delivered_through {
+            text.push_str(&format!("delivered-through {n}\n"));
+        }
         let check = fnv(text.as_bytes());
         text.push_str(&format!("check {check:016x}\n"));
         let mut block = text.into_bytes();
@@ -141,6 +151,13 @@ impl Header {
             "1" => true,
             _ => return None,
         };
+        let delivered_through = match lines.next() {
+            None => None,
+            Some(l) => Some(l.strip_prefix("delivered-through ")?.parse().ok()?),
+        };
+        if lines.next().is_some() {
+            return None;
+        }
         let h = Header {
             pid,
             spool,
@@ -151,6 +168,7 @@ impl Header {
             before,
             at,
             merges_temp_drop,
+            delivered_through,
         };
         (h.from.checked_add(h.tail_len).is_some()
             && h.sample.len() <= SAMPLE_LEN
@@ -566,6 +584,7 @@ mod tests {
             before: 0x1234,
             at: b"From y".to_vec(),
             merges_temp_drop: true,
+            delivered_through: Some(23),
         }
     }
 
@@ -632,6 +651,7 @@ mod tests {
             before: 0,
             at: Vec::new(),
             merges_temp_drop: false,
+            delivered_through: None,
         };
         j.commit(&h).unwrap();
         let j = Journal::open(&jpath, nix::unistd::geteuid().as_raw())
@@ -673,6 +693,7 @@ mod tests {
             before: 0,
             at: Vec::new(),
             merges_temp_drop: false,
+            delivered_through: None,
         };
         j.commit(&h).unwrap();
         j.apply(&spool, &h).unwrap();

@@ -13,6 +13,7 @@
 //! Mail delivered during the session is appended after the length scanned
 //! at login; the session never shows it and the update keeps it.
 
+pub mod append;
 pub mod envelope;
 pub mod journal;
 pub mod lock;
@@ -26,6 +27,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use self::append::{Arrivals, LoginMail};
 use self::journal::Journal;
 use self::lock::{LockConfig, SessionLock, SpoolLock};
 use self::scan::{Scan, ScanError};
@@ -80,8 +82,14 @@ const SEND_CHUNK: usize = 64 << 10;
 
 impl MboxDrop {
     /// Opens `user`'s mailbox. Takes the [`Dropped`] token: a mailbox is
-    /// only ever opened after privileges are dropped to its owner.
-    pub fn open(owner: &Dropped, user: &str, opts: MboxOptions) -> Result<MboxDrop, MaildropError> {
+    /// only ever opened after privileges are dropped to its owner. `mail`
+    /// adds messages at login (bulletins, `append.rs`).
+    pub fn open(
+        owner: &Dropped,
+        user: &str,
+        opts: MboxOptions,
+        mail: Option<&dyn LoginMail>,
+    ) -> Result<MboxDrop, MaildropError> {
         let uid = owner.uid();
         let session = SessionLock::acquire(&opts.spool_dir, user, uid)?;
         let spool_path = opts.spool_dir.join(user);
@@ -96,27 +104,63 @@ impl MboxDrop {
             > 0;
         let journal = std::fs::symlink_metadata(&journal_path).is_ok()
             || std::fs::symlink_metadata(lock::with_suffix(&journal_path, ".new")).is_ok();
-        if file.is_none() && temp_drop {
-            // Mail a dead qpopper left behind goes back into a spool: make
-            // it now, so it is locked like any spool before the merge.
+        let recovering = temp_drop || journal;
+        // With nothing to recover, what is to be added can be asked now, so
+        // that a spool is made only when there is something to put in it.
+        let mut due = None;
+        if !recovering && let Some(m) = mail {
+            due = m.arrivals(&mut notes);
+        }
+        if file.is_none() && (temp_drop || due.is_some()) {
+            // Mail a dead qpopper left behind goes back into a spool, and
+            // bulletins go into one: make it now, so it is locked like any
+            // spool before it is written.
             file = Some(lock::create_spool(&spool_path, uid)?);
         }
-        let scan = if file.is_some() || temp_drop || journal {
+        let scan = if file.is_some() || recovering {
             let mut spool_lock = SpoolLock::acquire(&spool_path, file.as_ref(), &opts.locks)?;
             notes.append(&mut spool_lock.notes);
-            if temp_drop || journal {
-                let ctx = recover::Ctx {
-                    spool_path: &spool_path,
-                    journal_path: &journal_path,
-                    session_file: session.file(),
-                    session_path: session.path(),
-                    uid,
-                };
-                recover::recover(&ctx, &mut file, &mut notes)?;
+            let unrecorded = std::cell::Cell::new(None);
+            let record = |n: u64| {
+                match mail {
+                Some(m) => m.record(n).inspect_err(|e| {
+                    unrecorded.set(Some(format!(
+                        "messages added at login are in the spool but could not be recorded as delivered ({e}); the next login records them"
+                    )));
+                }),
+                None => Ok(()),
             }
-            let scanned = scan_spool(file.as_ref(), &spool_path);
+            };
+            let result = (|| {
+                if recovering {
+                    let ctx = recover::Ctx {
+                        spool_path: &spool_path,
+                        journal_path: &journal_path,
+                        session_file: session.file(),
+                        session_path: session.path(),
+                        uid,
+                        record: mail.is_some().then_some(&record as _),
+                    };
+                    recover::recover(&ctx, &mut file, &mut notes)?;
+                    if let Some(m) = mail {
+                        due = m.arrivals(&mut notes);
+                    }
+                }
+                if let Some(a) = due.take() {
+                    add_at_login(
+                        file.as_ref(),
+                        &spool_path,
+                        &journal_path,
+                        a,
+                        &record,
+                        &mut notes,
+                    )?;
+                }
+                scan_spool(file.as_ref(), &spool_path)
+            })();
+            notes.extend(unrecorded.take());
             spool_lock.release(&mut notes);
-            scanned?
+            result?
         } else {
             scan_spool(None, &spool_path)?
         };
@@ -145,6 +189,48 @@ impl MboxDrop {
     /// The scan made at login.
     pub fn scan(&self) -> &Scan {
         &self.scan
+    }
+}
+
+/// Appends what a [`LoginMail`] source supplied. A failure before the
+/// journal's commit point leaves the spool as it was and the login goes on
+/// (the source is asked again next time); after it, the login fails like
+/// an interrupted update and the next login finishes the append.
+fn add_at_login(
+    file: Option<&File>,
+    spool_path: &Path,
+    journal_path: &Path,
+    a: Arrivals,
+    record: &dyn Fn(u64) -> Result<(), MaildropError>,
+    notes: &mut Vec<String>,
+) -> Result<(), MaildropError> {
+    let shown = spool_path.display();
+    let Some(f) = file else {
+        notes.push(format!(
+            "{shown} could not be made; {} wait for the next login",
+            a.what
+        ));
+        return Ok(());
+    };
+    let (format, end) = append::spool_shape(f, spool_path)?;
+    let bytes = append::frame(&format, &end, &a.msgs);
+    match append::append(f, spool_path, journal_path, &bytes, a.through, record) {
+        Ok(()) => {
+            notes.push(format!(
+                "added {} to {shown} ({} bytes)",
+                a.what,
+                bytes.len()
+            ));
+            Ok(())
+        }
+        Err(e @ MaildropError::Interrupted { .. }) => Err(e),
+        Err(e) => {
+            notes.push(format!(
+                "could not add {} to {shown}: {e}; tried again at the next login",
+                a.what
+            ));
+            Ok(())
+        }
     }
 }
 

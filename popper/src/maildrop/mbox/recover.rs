@@ -54,7 +54,6 @@ use super::update::apply_committed;
 use crate::protocol::error::MaildropError;
 
 /// What recovery needs.
-#[derive(Debug)]
 pub struct Ctx<'a> {
     /// `SPOOL/USER`.
     pub spool_path: &'a Path,
@@ -66,6 +65,9 @@ pub struct Ctx<'a> {
     pub session_path: &'a Path,
     /// The mail user.
     pub uid: u32,
+    /// Records messages added at login as delivered (`append.rs`), for a
+    /// journal that says to; `None` when this popper adds none.
+    pub record: Option<&'a dyn Fn(u64) -> Result<(), MaildropError>>,
 }
 
 /// Runs both recovery steps. `spool` is the open spool, created if a
@@ -163,9 +165,21 @@ fn finish_journal(
         }
     };
     let merges = header.merges_temp_drop;
+    let through = header.delivered_through;
     apply_committed(file, ctx.spool_path, journal, &header, &|| {
-        if merges { empty_temp_drop(ctx) } else { Ok(()) }
+        if merges {
+            empty_temp_drop(ctx)?;
+        }
+        match (through, ctx.record) {
+            (Some(n), Some(record)) => record(n),
+            _ => Ok(()),
+        }
     })?;
+    if let (Some(n), None) = (through, ctx.record) {
+        notes.push(format!(
+            "an interrupted update added messages recorded as number {n}, but this popper does not record them"
+        ));
+    }
     notes.push(format!(
         "completed an interrupted update of {} (process {})",
         ctx.spool_path.display(),
@@ -252,7 +266,7 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
                 .zip(&ours[..n])
                 .position(|(s, t)| *s != 0 && s != t)
             {
-                return Some(Some(at + i as u64));
+                return Some(Some(message_start(spool, old, at + i as u64)));
             }
             at += n as u64;
         }
@@ -270,6 +284,35 @@ pub fn appended_start<S: ReadAt + ?Sized, T: ReadAt + ?Sized>(
     } else {
         (size > old).then_some(old)
     })
+}
+
+/// Where appended mail begins, given `p`, the first of its bytes that
+/// differs from the tail: mail begins with a separator (`From ` or MMDF's
+/// four ^A), and when the tail begins the same way — a bulletin appended at
+/// the old end always does — the first bytes match and `p` lies inside it.
+/// The start is the last separator at or before `p`, not before `floor`.
+fn message_start<S: ReadAt + ?Sized>(spool: &S, floor: u64, p: u64) -> u64 {
+    const SEPS: [&[u8]; 2] = [b"From ", b"\x01\x01\x01\x01"];
+    const BACK: u64 = 4096;
+    let lo = p - p.saturating_sub(floor).min(BACK);
+    let mut win = vec![0u8; (p - lo) as usize + 5];
+    let mut n = 0;
+    while n < win.len() {
+        match spool.read_at(&mut win[n..], lo + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let win = &win[..n];
+    (lo..=p)
+        .rev()
+        .find(|&q| {
+            let rest = win.get((q - lo) as usize..).unwrap_or(&[]);
+            SEPS.iter().any(|s| rest.starts_with(s))
+        })
+        .unwrap_or(p)
 }
 
 fn read_full<R: ReadAt + ?Sized>(src: &R, buf: &mut [u8], mut offset: u64) -> Option<()> {
@@ -317,6 +360,7 @@ fn rejournal(
         before: h.before,
         at: h.at.clone(),
         merges_temp_drop: h.merges_temp_drop,
+        delivered_through: h.delivered_through,
     };
     j.commit(&header).map_err(jerr)?;
     std::fs::rename(&newer, ctx.journal_path).map_err(jerr)?;
@@ -421,6 +465,7 @@ fn merge_temp_drop(
         before,
         at,
         merges_temp_drop: true,
+        delivered_through: None,
     };
     if let Err(e) = j.commit(&header) {
         j.discard();
@@ -483,6 +528,7 @@ mod tests {
             before: 0,
             at: Vec::new(),
             merges_temp_drop: false,
+            delivered_through: None,
         }
     }
 
@@ -500,6 +546,39 @@ mod tests {
         assert_eq!(
             appended_start(s.as_slice(), 800, &h, tail.as_slice()),
             Some(Some(500))
+        );
+    }
+
+    #[test]
+    fn mail_appended_where_an_append_of_ours_begins_the_same_way() {
+        // Regression: messages added at the old end (bulletins) begin with
+        // `From `, as does mail a delivery agent appends there after a
+        // crash before the growth; the first differing byte is inside the
+        // envelope, but the mail begins at the old end.
+        let old = b"From a Wed Dec  2 05:53 1992\n\nold\n\n".to_vec();
+        let ours = b"From MAILER-DAEMON Mon Nov 30 10:00:00 2026\nX-UIDL: 1.000\n\nbulletin\n\n";
+        let h = header(old.len() as u64, old.len() as u64, ours.len() as u64, b"");
+        for theirs in [
+            &b"From MAILER-DAEMON Tue Dec  1 05:53:00 2026\n\nbounce\n"[..],
+            &b"From bob Tue Dec  1 05:53:00 2026\n\nhi\n"[..],
+            &b"\x01\x01\x01\x01\nmmdf\n\x01\x01\x01\x01\n"[..],
+        ] {
+            let mut s = old.clone();
+            s.extend_from_slice(theirs);
+            assert_eq!(
+                appended_start(s.as_slice(), s.len() as u64, &h, &ours[..]),
+                Some(Some(old.len() as u64)),
+                "{}",
+                String::from_utf8_lossy(theirs)
+            );
+        }
+        // Part of ours written (no fallocate), theirs after it, mid-line.
+        let mut s = old.clone();
+        s.extend_from_slice(&ours[..50]);
+        s.extend_from_slice(b"From bob Tue Dec  1 05:53:00 2026\n\nhi\n");
+        assert_eq!(
+            appended_start(s.as_slice(), s.len() as u64, &h, &ours[..]),
+            Some(Some(old.len() as u64 + 50))
         );
     }
 

@@ -270,6 +270,7 @@ fn write_tail(
         before,
         at,
         merges_temp_drop: false,
+        delivered_through: None,
     })
 }
 

@@ -251,6 +251,7 @@ impl Fx {
             session_file,
             session_path,
             uid: nix::unistd::geteuid().as_raw(),
+            record: None,
         };
         let mut notes = Vec::new();
         let r = recover::recover(&ctx, spool, &mut notes);
@@ -1554,6 +1555,7 @@ fn regression_merge_journal_rolled_forward_then_temp_drop_merged_again() {
             .unwrap()
             .1,
         merges_temp_drop: true,
+        delivered_through: None,
     };
     j.commit(&h).unwrap();
     drop(j);
@@ -1601,6 +1603,7 @@ fn merge_journal_rolled_forward_empties_the_temp_drop() {
             .unwrap()
             .1,
         merges_temp_drop: true,
+        delivered_through: None,
     };
     j.commit(&h).unwrap();
     drop(j);
