@@ -2,6 +2,7 @@
 #
 #   make            build popper, popper.apop (the apop-only build) and popauth (release)
 #   make install    install them under PREFIX (default /usr/local); make uninstall
+#   make deb        a Debian package of them (target/debian/popper_VERSION_ARCH.deb)
 #   make demo       run popper under a real inetd on 127.0.0.1:1110 with a demo user
 #   make test       install what the tests need, then lint, unit and end-to-end tests
 #   make lint       rustfmt and clippy only
@@ -13,7 +14,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build install uninstall demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
+.PHONY: all build install uninstall deb demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
 
 all: build
 
@@ -30,13 +31,17 @@ export PREFIX
 build: setup-build
 	$(CARGO) build --release --locked -p popper -p popauth
 	$(CARGO) build --release --locked -p popper --features apop-only --target-dir target/apop-only
-	cp target/apop-only/release/popper target/release/popper.apop
+	# Copied then renamed: a concurrent make install or make deb never reads half a file.
+	cp target/apop-only/release/popper target/release/.popper.apop.$$$$ && mv -f target/release/.popper.apop.$$$$ target/release/popper.apop
 
 install: build
 	scripts/install.sh install
 
 uninstall:
 	scripts/install.sh uninstall
+
+deb: build
+	scripts/deb.sh
 
 demo: setup-demo build
 	scripts/demo.sh

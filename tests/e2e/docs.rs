@@ -69,7 +69,7 @@ fn the_man_page_names_every_flag_and_setting() {
         });
         assert!(bold, "popper(8) does not document setting {s}");
     }
-    for flag in ["-d", "-s", "-R", "-V", "-t", "-T", "-f"] {
+    for flag in ["-d", "-s", "-R", "-V", "-b", "-t", "-T", "-f"] {
         let roff = flag.replace('-', "\\-");
         assert!(
             page.contains(&format!(".B {roff}")) || page.contains(&format!(".BI {roff} ")),
