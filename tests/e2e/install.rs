@@ -65,3 +65,36 @@ fn make_install_and_uninstall_into_a_prefix() {
     }
     std::fs::remove_dir_all(&prefix).unwrap();
 }
+
+#[test]
+fn make_install_creates_the_pop_account_where_there_is_none() {
+    popper_e2e::require_root();
+    // Built by the test above or here; install.sh only copies.
+    popper_e2e::run(Command::new("make").args(["-s", "build"]).current_dir(root()));
+    let mut sb = popper_e2e::sandbox::Sandbox::new("install-pop");
+    sb.overlay_etc();
+    let prefix = sb.dir.join("prefix");
+    let script = format!(
+        "set -e\n\
+         for f in passwd group shadow gshadow; do sed -i '/^pop:/d' /etc/$f; done\n\
+         if getent passwd pop; then echo 'pop is still there'; exit 9; fi\n\
+         PREFIX={prefix} {install} install\n\
+         getent passwd pop\n\
+         stat -c '%a %U:%G' {prefix}/bin/popauth\n",
+        prefix = prefix.display(),
+        install = root().join("scripts/install.sh").display(),
+    );
+    let out = sb
+        .command(std::path::Path::new("/bin/sh"), &["-c", &script])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pop:x:"), "{text}");
+    assert!(text.contains("6755 pop:pop"), "{text}");
+    assert!(pop().0 > 0, "the machine's own pop account is untouched");
+}
