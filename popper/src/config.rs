@@ -36,7 +36,7 @@ pub const NO_BULLETINS: &str =
 
 /// `--help`: what each flag does (the man page popper(8) has the rest).
 pub const HELP: &str = "\
-  -d            log every command and reply (never a password)
+  -d            log every command (never a password) and more detail
   -s            log a statistics line for each session
   -R            do not look up the client's host name (the default)
   -V            print the version and the settings in effect, then exit
@@ -93,7 +93,7 @@ impl fmt::Display for Facility {
 /// The whole configuration of one popper process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `-d` / `debug`: log every command (never a password) and reply.
+    /// `-d` / `debug`: log every command (never a password) and more detail.
     pub debug: bool,
     /// `-s` / `statistics`: one `Stats:` line per session (qpopper §11).
     pub statistics: bool,

@@ -373,6 +373,11 @@ fn a_record_without_a_secret_never_logs_in() {
         p.cmd(&format!("APOP {} {empty}", alice.name)),
         "-ERR [AUTH] not authorized"
     );
+    // Nor does it force APOP: with no secret, USER/PASS is the way in
+    // (refusing both would lock the user out).
+    let mut p = Pop::connect(port);
+    assert!(p.login(&alice).starts_with("+OK "), "USER/PASS refused");
+    p.cmd("QUIT");
     // A database that is there but broken refuses USER rather than letting
     // users who must use APOP in with clear text.
     std::fs::write(sb.etc("pop.auth"), vec![0x55u8; 8192]).unwrap();

@@ -61,10 +61,8 @@ fn statoverride() -> Option<String> {
 /// What may show that a service was enabled: inetd.conf's bytes and the
 /// names under the service directories.
 fn services() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut v = Vec::new();
-    for f in ["/etc/inetd.conf"] {
-        v.push((PathBuf::from(f), std::fs::read(f).unwrap_or_default()));
-    }
+    let inetd = "/etc/inetd.conf";
+    let mut v = vec![(PathBuf::from(inetd), std::fs::read(inetd).unwrap_or_default())];
     for d in ["/etc/systemd/system", "/etc/xinetd.d", "/etc/init.d"] {
         let mut names: Vec<String> = std::fs::read_dir(d)
             .map(|r| {
@@ -142,7 +140,10 @@ fn the_deb_installs_serves_and_purges() {
     let sb = Sandbox::new("deb");
     let msgs = vec![Message::new("a@example.com", "from the package", "hello")];
     sb.write_spool(&u, &mbox(&msgs));
-    let input = format!("{}STAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n", crate::login_lines(&u));
+    let input = format!(
+        "{}STAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n",
+        crate::login_lines(&u)
+    );
     let out = sb.pipe(
         Path::new("/usr/sbin/popper"),
         &sb.popper_args(&[]),
@@ -156,11 +157,19 @@ fn the_deb_installs_serves_and_purges() {
 
     // Installing again (an upgrade to the same version) keeps one override.
     let out = dpkg(&["-i", &deb]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode_owner("/usr/bin/popauth"), (0o6755, pop_uid, pop_gid));
 
     let out = dpkg(&["--purge", "popper"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in INSTALLED {
         assert!(!Path::new(f).exists(), "{f} left after purge");
     }
@@ -194,8 +203,11 @@ fn the_postinst_makes_the_pop_account_where_there_is_none() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let script = format!(
         "set -e\n\
          for f in passwd group shadow gshadow; do sed -i '/^pop:/d' /etc/$f; done\n\

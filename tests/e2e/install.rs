@@ -70,7 +70,11 @@ fn make_install_and_uninstall_into_a_prefix() {
 fn make_install_creates_the_pop_account_where_there_is_none() {
     popper_e2e::require_root();
     // Built by the test above or here; install.sh only copies.
-    popper_e2e::run(Command::new("make").args(["-s", "build"]).current_dir(root()));
+    popper_e2e::run(
+        Command::new("make")
+            .args(["-s", "build"])
+            .current_dir(root()),
+    );
     let mut sb = popper_e2e::sandbox::Sandbox::new("install-pop");
     sb.overlay_etc();
     let prefix = sb.dir.join("prefix");

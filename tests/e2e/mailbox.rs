@@ -362,3 +362,29 @@ fn top_sends_the_header_and_n_body_lines() {
     }
     p.cmd("QUIT");
 }
+
+#[test]
+fn retr_of_a_spool_another_program_rewrote_is_refused_cleanly() {
+    // Regression (man page review): the +OK line went out, then the
+    // connection closed with no body and no terminator.
+    let alice = user("pt_alice");
+    let (sb, port) = served("rewritten", &[]);
+    let msgs: Vec<Message> = (1..=3)
+        .map(|i| Message::new("a@example.com", &format!("m{i}"), "x"))
+        .collect();
+    sb.write_spool(&alice, &mbox(&msgs));
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    // Another program (not a delivery agent: it rewrites) shifts the spool.
+    let mut other =
+        b"From x@example.com Wed Dec  2 05:53:22 1992\nSubject: new first\n\nhello\n\n".to_vec();
+    other.extend(mbox(&msgs));
+    let spool = sb.spool(&alice);
+    std::fs::write(&spool, &other).unwrap();
+    let r = p.cmd("RETR 2");
+    assert_eq!(
+        r,
+        "-ERR [SYS/TEMP] /var/mail/pt_alice was changed by another program during this session; no changes made."
+    );
+    assert_eq!(sb.read_spool(&alice), other, "nothing written");
+}

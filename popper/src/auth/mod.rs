@@ -104,9 +104,12 @@ pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
         Err(AuthError::ApopDbUnavailable(why)) if why == MISSING => return Ok(()),
         Err(e) => return Err(e),
     };
-    match d.raw(account.name.as_bytes()) {
-        Ok(Some(_)) => Err(AuthError::MustUseApop),
-        Ok(None) => Ok(()),
+    // A record without a secret (qpopper 4 writes one for SCRAM-only
+    // users) gives no APOP login, so it does not force APOP either:
+    // refusing USER too would leave the user no way in.
+    match d.secret(account.name.as_bytes()) {
+        Ok(Some(s)) if !s.is_empty() => Err(AuthError::MustUseApop),
+        Ok(_) => Ok(()),
         Err(e) => Err(AuthError::ApopDbUnavailable(e.to_string())),
     }
 }

@@ -26,6 +26,7 @@ use crate::protocol::error::{AuthError, MaildropError};
 use crate::protocol::greeting::{Challenge, Greeting};
 use crate::protocol::index::Index;
 use crate::protocol::line::{Frame, LineBuf};
+use crate::protocol::reply::{ErrReply, Reply};
 use crate::protocol::session::{Abort, AuthFailure, Session, SessionConfig, SessionEnd, Step};
 
 /// The exit status for each way a session ends (see popper(8)).
@@ -217,6 +218,8 @@ impl Driver<'_> {
                 let Some(u) = self.user.as_mut() else {
                     return Next::Close(SessionEnd::ServerFault);
                 };
+                let mark = self.conn.buffer().len();
+                let flushed = self.conn.written;
                 head.write_to(self.conn.buffer());
                 match u.drop.send(msg, uid, body_lines, &mut self.conn) {
                     Ok(sent) => {
@@ -231,6 +234,14 @@ impl Driver<'_> {
                     Err(SendError::Storage(e)) => {
                         self.log
                             .err(&format!("{}: reading message {}: {e}", u.user, msg.0 + 1));
+                        if self.conn.written == flushed && self.conn.buffer().len() >= mark {
+                            // Nothing of this reply has reached the client
+                            // (the spool changed before the first byte, as
+                            // the envelope check finds): take the +OK line
+                            // back and say what is wrong instead.
+                            self.conn.buffer().truncate(mark);
+                            Reply::Err(ErrReply::Maildrop(e)).write_to(self.conn.buffer());
+                        }
                         Next::Close(SessionEnd::ServerFault)
                     }
                 }
