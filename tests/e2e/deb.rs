@@ -62,7 +62,10 @@ fn statoverride() -> Option<String> {
 /// names under the service directories.
 fn services() -> Vec<(PathBuf, Vec<u8>)> {
     let inetd = "/etc/inetd.conf";
-    let mut v = vec![(PathBuf::from(inetd), std::fs::read(inetd).unwrap_or_default())];
+    let mut v = vec![(
+        PathBuf::from(inetd),
+        std::fs::read(inetd).unwrap_or_default(),
+    )];
     for d in ["/etc/systemd/system", "/etc/xinetd.d", "/etc/init.d"] {
         let mut names: Vec<String> = std::fs::read_dir(d)
             .map(|r| {
