@@ -10,6 +10,35 @@ use zeroize::Zeroizing;
 /// The longest line read from standard input.
 const MAX_LINE: usize = 1024;
 
+/// The terminal's echo turned off (the newline still echoed) until
+/// dropped, when the settings are put back as they were.
+struct EchoOff<F: std::os::fd::AsFd> {
+    fd: F,
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl<F: std::os::fd::AsFd> EchoOff<F> {
+    fn new(fd: F) -> EchoOff<F> {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let saved = tcgetattr(&fd).ok();
+        if let Some(t) = &saved {
+            let mut quiet = t.clone();
+            quiet.local_flags.remove(LocalFlags::ECHO);
+            quiet.local_flags.insert(LocalFlags::ECHONL);
+            let _ = tcsetattr(&fd, SetArg::TCSANOW, &quiet);
+        }
+        EchoOff { fd, saved }
+    }
+}
+
+impl<F: std::os::fd::AsFd> Drop for EchoOff<F> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(&self.fd, nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
 /// Where answers come from.
 pub struct Prompter {
     tty: bool,
@@ -36,7 +65,14 @@ impl Prompter {
     /// Asks for a secret (no echo on a terminal); `None` at end of input.
     pub fn secret(&mut self, prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
         if self.tty {
-            let s = Zeroizing::new(rpassword::prompt_password(prompt)?);
+            // Echo goes off before the prompt is shown, as getpass(3) does:
+            // rpassword turns it off only after printing the prompt, so an
+            // answer typed (or pasted) right after the prompt appeared could
+            // be echoed.
+            let _quiet = EchoOff::new(io::stdin());
+            eprint!("{prompt}");
+            let _ = io::stderr().flush();
+            let s = Zeroizing::new(rpassword::read_password()?);
             return Ok(Some(Zeroizing::new(s.as_bytes().to_vec())));
         }
         // COMPAT getpass: the prompt goes out even when reading a pipe.
