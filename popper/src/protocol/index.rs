@@ -14,8 +14,24 @@ use std::collections::{HashMap, HashSet};
 pub const MAX_UID_LEN: usize = 70;
 
 /// A message's unique id, valid per RFC 1939 by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Uid(Vec<u8>);
+///
+/// Kept in place when short (qpopper's 32 hex digits, a bulletin's
+/// `time.nnn`): a mailbox of 20 000 messages then costs no allocation per
+/// UID, and a clone is a copy.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Uid(Repr);
+
+/// Bytes a [`Uid`] holds without allocating.
+const INLINE: usize = 38;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    /// `len` bytes at the start of `buf`, the rest zero (so the derived
+    /// equality and hash see only the UID).
+    Inline { len: u8, buf: [u8; INLINE] },
+    /// Longer UIDs (up to 70 bytes).
+    Heap(Box<[u8]>),
+}
 
 impl Uid {
     /// `Some` when `bytes` is 1–70 bytes of 0x21–0x7E.
@@ -23,37 +39,63 @@ impl Uid {
         let ok = !bytes.is_empty()
             && bytes.len() <= MAX_UID_LEN
             && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
-        ok.then(|| Uid(bytes.to_vec()))
+        ok.then(|| Uid::from_valid(bytes))
+    }
+
+    /// Stores bytes already known to be a valid UID.
+    fn from_valid(bytes: &[u8]) -> Uid {
+        if bytes.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Uid(Repr::Inline {
+                len: bytes.len() as u8,
+                buf,
+            })
+        } else {
+            Uid(Repr::Heap(bytes.into()))
+        }
     }
 
     /// The lower-case hex of a digest: always a valid UID for digests of
     /// 1–35 bytes (MD5's 16 give qpopper's 32 hex digits).
     pub fn from_digest(digest: &[u8]) -> Uid {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut v = Vec::with_capacity(digest.len() * 2);
+        let mut v = [0u8; MAX_UID_LEN];
+        let mut n = 0;
         for b in digest.iter().take(MAX_UID_LEN / 2) {
-            v.push(HEX[usize::from(b >> 4)]);
-            v.push(HEX[usize::from(b & 15)]);
+            v[n] = HEX[usize::from(b >> 4)];
+            v[n + 1] = HEX[usize::from(b & 15)];
+            n += 2;
         }
-        if v.is_empty() {
-            v.push(b'0');
+        if n == 0 {
+            v[0] = b'0';
+            n = 1;
         }
-        Uid(v)
+        Uid::from_valid(&v[..n])
     }
 
     /// The UID's bytes (always printable ASCII).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
     /// Never true: a `Uid` has at least one byte. (For clippy's sake.)
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_bytes().is_empty()
+    }
+}
+
+impl std::fmt::Debug for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Uid({:?})", String::from_utf8_lossy(self.as_bytes()))
     }
 }
 
@@ -197,6 +239,28 @@ fn unique_variant(base: &Uid, taken: &HashSet<Uid>, from: u64) -> (Uid, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uids_short_and_long_are_the_same_to_everyone() {
+        assert!(std::mem::size_of::<Uid>() <= 40);
+        for len in [1, 32, 38, 39, 70] {
+            let bytes = vec![b'a' + (len % 26) as u8; len];
+            let u = Uid::new(&bytes).unwrap();
+            assert_eq!(u.as_bytes(), bytes.as_slice());
+            assert_eq!(u.len(), len);
+            assert_eq!(u.clone(), u);
+            let mut set = HashSet::new();
+            set.insert(u.clone());
+            assert!(set.contains(&Uid::new(&bytes).unwrap()));
+        }
+        assert_ne!(Uid::new(b"ab").unwrap(), Uid::new(b"abc").unwrap());
+        assert_eq!(Uid::new(&[b'x'; 71]), None);
+        assert_eq!(
+            Uid::from_digest(&[0xab; 16]).as_bytes(),
+            "ab".repeat(16).as_bytes()
+        );
+        assert_eq!(format!("{:?}", Uid::new(b"k1").unwrap()), "Uid(\"k1\")");
+    }
 
     fn meta(uid: &str, size: u64) -> MsgMeta {
         MsgMeta {

@@ -199,6 +199,10 @@ impl<'u> Encoder<'u> {
     /// Encodes the next chunk of the stored message into `out`.
     pub fn feed(&mut self, mut buf: &[u8], out: &mut Vec<u8>) {
         while !buf.is_empty() && self.phase != Phase::Done {
+            if self.phase == Phase::Body && self.body_left.is_none() {
+                self.feed_body(buf, out);
+                return;
+            }
             if self.at_start {
                 self.start_line(buf[0], out);
             }
@@ -216,6 +220,50 @@ impl<'u> Encoder<'u> {
                     self.part(buf, out);
                     buf = b"";
                 }
+            }
+        }
+    }
+
+    /// The body of a RETR: every line as it is, CRLF-ended, dot-stuffed,
+    /// one CR before each LF dropped. The same rules as the line-by-line
+    /// path (start_line, part, end_line), in one tight loop over the
+    /// chunk, with the output space reserved once: this is where the bytes
+    /// of a download go.
+    fn feed_body(&mut self, buf: &[u8], out: &mut Vec<u8>) {
+        // Worst case: every line one byte, stuffed, with a CR added.
+        out.reserve(buf.len() + buf.len() / 2 + 4);
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.at_start {
+                self.at_start = false;
+                if rest[0] == b'.' {
+                    out.push(b'.');
+                }
+            }
+            let (line, ended) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], true),
+                None => (rest, false),
+            };
+            if self.pending_cr && !line.is_empty() {
+                // The CR that ended the last chunk was not the line's last.
+                out.push(b'\r');
+                self.sent += 1;
+            }
+            self.pending_cr = false;
+            let (body, cr) = match line.split_last() {
+                Some((b'\r', head)) => (head, true),
+                _ => (line, false),
+            };
+            out.extend_from_slice(body);
+            self.sent += body.len() as u64;
+            if ended {
+                out.extend_from_slice(b"\r\n");
+                self.sent += 2;
+                self.at_start = true;
+                rest = &rest[line.len() + 1..];
+            } else {
+                self.pending_cr = cr;
+                rest = &[];
             }
         }
     }

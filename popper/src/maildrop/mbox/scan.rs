@@ -429,6 +429,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         if let Some(c) = cur {
             msgs.push(c.finish(len, len));
         }
+        msgs.shrink_to_fit();
         return Ok(Scan {
             format: Format::Mmdf(sep),
             msgs,
@@ -451,6 +452,8 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         cur.add(&line);
     }
     msgs.push(cur.finish(len, len));
+    // Held for the whole session: no spare capacity.
+    msgs.shrink_to_fit();
     Ok(Scan {
         format: Format::Mbox,
         msgs,
