@@ -34,7 +34,10 @@ pub fn exit_status(end: SessionEnd) -> ExitCode {
     ExitCode::from(match end {
         SessionEnd::Quit => 0,
         SessionEnd::ServerFault => 2,
-        SessionEnd::ClientGone | SessionEnd::TimedOut | SessionEnd::HungUp => 3,
+        SessionEnd::ClientGone
+        | SessionEnd::TimedOut
+        | SessionEnd::HungUp
+        | SessionEnd::AuthLimit => 3,
     })
 }
 
@@ -85,10 +88,11 @@ pub fn run(
     output: BorrowedFd<'_>,
 ) -> SessionEnd {
     let timeout = (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout));
-    if peer.is_socket
-        && let Some(t) = timeout
-    {
-        conn::set_write_timeout(output, t);
+    if peer.is_socket {
+        conn::set_no_delay(output);
+        if let Some(t) = timeout {
+            conn::set_write_timeout(output, t);
+        }
     }
     let host = host_name();
     // DECISIONS.md: the APOP challenge only when APOP can work.
@@ -110,6 +114,7 @@ pub fn run(
         apop_only: APOP_ONLY,
         update_on_abort: cfg.update_on_abort,
         capabilities: capabilities(APOP_ONLY, VERSION),
+        max_auth_failures: cfg.max_auth_failures,
     });
     log.debug(&format!(
         "(v{VERSION}) Servicing request from \"{}\" at {}",
@@ -305,6 +310,12 @@ impl Driver<'_> {
                 Next::Committed(result.map(|_| ()))
             }
             Step::Close { reply, end } => {
+                if end == SessionEnd::AuthLimit {
+                    self.log.notice(&format!(
+                        "Too many failed login attempts from host {}; connection closed",
+                        self.peer.describe()
+                    ));
+                }
                 if let Some(r) = reply {
                     self.log_err(&r.to_bytes());
                     r.write_to(self.conn.buffer());
