@@ -120,8 +120,12 @@ pub struct Config {
     /// `nonauth-file`: the deny list (qpopper's NONAUTHFILE). Off unless
     /// set; `set nonauth-file` alone means `/etc/nonauthfile`.
     pub nonauth_file: Option<PathBuf>,
-    /// `auth-fail-delay`: pause after a failed PASS (qpopper: 10 s).
+    /// `auth-fail-delay`: pause after a failed PASS or APOP guess
+    /// (qpopper: 10 s, PASS only).
     pub auth_fail_delay: Duration,
+    /// `max-auth-failures`: failed PASS/APOP attempts after which the
+    /// connection is closed; 0 = no limit. Default 3.
+    pub max_auth_failures: u32,
     /// `update-on-abort`: apply DELEs when the client vanishes or times out
     /// (qpopper's behaviour; RFC 1939 says not to). Default on.
     pub update_on_abort: bool,
@@ -164,6 +168,7 @@ impl Default for Config {
             auth_file: option_env!("POPPER_AUTHFILE").map(PathBuf::from),
             nonauth_file: option_env!("POPPER_NONAUTHFILE").map(PathBuf::from),
             auth_fail_delay: Duration::from_secs(10),
+            max_auth_failures: 3,
             update_on_abort: true,
             update_status: true,
             log_facility: Facility::Local(0),
@@ -316,6 +321,7 @@ impl Config {
             "auth-file" => self.auth_file = parse_list(value, "/etc/authfile")?,
             "nonauth-file" => self.nonauth_file = parse_list(value, "/etc/nonauthfile")?,
             "auth-fail-delay" => self.auth_fail_delay = parse_seconds(value)?,
+            "max-auth-failures" => self.max_auth_failures = parse_num(value, 0, 1_000)? as u32,
             "update-on-abort" => self.update_on_abort = parse_bool(value)?,
             "update-status" | "update-status-headers" => self.update_status = parse_bool(value)?,
             "log-facility" => {
@@ -359,6 +365,7 @@ impl Config {
              apop-db = {}\n\
              timeout = {}\n\
              auth-fail-delay = {}\n\
+             max-auth-failures = {}\n\
              update-on-abort = {}\n\
              update-status = {}\n\
              statistics = {}\n\
@@ -383,6 +390,7 @@ impl Config {
             self.apop_db.display(),
             self.timeout,
             self.auth_fail_delay.as_secs_f64(),
+            self.max_auth_failures,
             self.update_on_abort,
             self.update_status,
             self.statistics,

@@ -63,6 +63,8 @@ pub struct SimConfig {
     pub eof_abort: bool,
     /// Users with an APOP record (USER refuses them when APOP is on).
     pub apop_users: Vec<Vec<u8>>,
+    /// `max-auth-failures`.
+    pub max_auth_failures: u32,
 }
 
 impl Default for SimConfig {
@@ -74,6 +76,7 @@ impl Default for SimConfig {
             chunk: 4096,
             eof_abort: true,
             apop_users: Vec::new(),
+            max_auth_failures: 0,
         }
     }
 }
@@ -95,6 +98,7 @@ pub fn run(
         apop_only: cfg.apop_only,
         update_on_abort: cfg.update_on_abort,
         capabilities: capabilities(cfg.apop_only, "0.0.0"),
+        max_auth_failures: cfg.max_auth_failures,
     };
     let mut session = Session::new(session_cfg);
     let mut sim = Sim {

@@ -138,6 +138,37 @@ fn failed_login_returns_to_authorization() {
 }
 
 #[test]
+fn too_many_failed_logins_close_the_connection() {
+    let input = "USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\nUSER alice\r\nPASS c\r\nUSER alice\r\nPASS secret\r\n";
+    let cfg = SimConfig {
+        max_auth_failures: 3,
+        ..Default::default()
+    };
+    let t = run(input.as_bytes(), spec_drop(), &cfg, &accept_alice);
+    let fail = "-ERR [AUTH] Password supplied for \"alice\" is incorrect.\r\n";
+    let asked = "+OK Password required for alice.\r\n";
+    let want = [
+        BANNER,
+        asked,
+        fail,
+        asked,
+        fail,
+        asked,
+        "-ERR [AUTH] Too many failed login attempts; closing the connection.\r\n",
+        BYE,
+    ]
+    .concat();
+    assert_eq!(t.text(), want, "the fourth try is never read");
+    assert_eq!(t.end, Some(SessionEnd::AuthLimit));
+    // A success before the limit resets nothing and counts nothing.
+    let input =
+        "USER alice\r\nPASS a\r\nUSER alice\r\nPASS b\r\nUSER alice\r\nPASS secret\r\nQUIT\r\n";
+    let t = run(input.as_bytes(), spec_drop(), &cfg, &accept_alice);
+    assert!(t.text().contains("+OK alice has 1 message"), "{}", t.text());
+    assert_eq!(t.end, Some(SessionEnd::Quit));
+}
+
+#[test]
 fn mailbox_round_trip_vector() {
     // qpopper.md §15.6, with exact sizes.
     assert_eq!(after_login("STAT\r\n"), "+OK 1 148\r\n");

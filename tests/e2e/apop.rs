@@ -25,6 +25,9 @@ fn served_apop(name: &str, alice: &TestUser, apop_only: bool) -> (Sandbox, u16) 
     let mut sb = Sandbox::new(name);
     sb.overlay_etc();
     write_with_python(&sb.etc("pop.auth"), &[(&alice.name, SECRET)]);
+    // The refusal tests try more than the default 3 failures on one
+    // connection (the limit has its own test in policy.rs).
+    sb.set("set max-auth-failures = 0");
     let bin = if apop_only {
         popper_e2e::bins::popper_apop()
     } else {

@@ -120,6 +120,8 @@ fn pipelined_listings_of_a_big_mailbox_stay_in_bounded_memory() {
 #[test]
 fn hostile_names_and_bytes() {
     let sb = Sandbox::new("names");
+    // Four failed PASS on one connection: past the default limit.
+    sb.set("set max-auth-failures = 0");
     let input = b"USER %s%n%x\r\nPASS %s%n\r\nUSER a\0b\r\nUSER \xff\xfe\r\nUSER ../../etc/passwd\r\n\x00\x01\x02\r\n\xc3\xa9t\xc3\xa9\r\nUSER x\r\nPASS\x0bHunter2secret\r\nUSER x\r\n\x0bPASS Hunter3secret\r\nUSER x\r\nPASS\r\nQUIT\r\n";
     let (out, code) = piped(&sb, &[], input);
     let want = [

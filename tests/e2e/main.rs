@@ -8,6 +8,7 @@ mod bulletins;
 mod clients;
 mod concurrent;
 mod crash;
+mod cve;
 mod deb;
 mod demo;
 mod docs;

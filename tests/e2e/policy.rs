@@ -274,3 +274,72 @@ fn the_deny_list() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn failed_attempts_are_delayed_logged_and_limited_per_connection() {
+    let u = users();
+    let popper = popper_e2e::bins::popper();
+    // The default limit is 3.
+    let v = popper_e2e::run(std::process::Command::new(&popper).arg("-V"));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("max-auth-failures = 3\n"));
+    let (sb, port) = pass_server("policy-limit", &popper, "set max-auth-failures = 2");
+    let mut p = Pop::connect(port);
+    p.cmd(&format!("USER {}", u.alice.name));
+    let t = Instant::now();
+    assert_eq!(p.cmd("PASS wrong-1"), e1(&u.alice.name));
+    assert!(delayed(t.elapsed()));
+    p.cmd(&format!("USER {}", u.alice.name));
+    assert_eq!(
+        p.cmd("PASS wrong-2"),
+        "-ERR [AUTH] Too many failed login attempts; closing the connection."
+    );
+    assert!(p.line().contains("signing off"));
+    assert!(p.rest().is_empty(), "the connection is closed");
+    let log = sb.trace();
+    assert!(
+        log.contains("Too many failed login attempts from host 127.0.0.1"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("Failed attempted login to pt_alice from host 127.0.0.1")
+            .count(),
+        2,
+        "each failure is logged with the client address: {log}"
+    );
+    // 0: no limit.
+    let (_sb, port) = pass_server("policy-nolimit", &popper, "set max-auth-failures = 0");
+    let mut p = Pop::connect(port);
+    for _ in 0..4 {
+        p.cmd(&format!("USER {}", u.alice.name));
+        assert_eq!(p.cmd("PASS wrong"), e1(&u.alice.name));
+    }
+    p.cmd(&format!("USER {}", u.alice.name));
+    assert!(
+        p.cmd(&format!("PASS {}", u.alice.password))
+            .starts_with("+OK")
+    );
+}
+
+#[test]
+fn a_wrong_apop_digest_is_delayed_like_a_wrong_password() {
+    // DEVIATION: 2.53 answered a wrong digest at once.
+    let u = users();
+    let popper = popper_e2e::bins::popper();
+    let (_sb, port) = serve("policy-apop-delay", &popper, "", &u);
+    let mut p = Pop::connect(port);
+    let t = Instant::now();
+    let r = p.cmd(&format!(
+        "APOP {} 0123456789abcdef0123456789abcdef",
+        u.alice.name
+    ));
+    assert_eq!(r, "-ERR [AUTH] authentication failure");
+    assert!(delayed(t.elapsed()), "{:?}", t.elapsed());
+    let t = Instant::now();
+    let r = p.cmd("APOP pt_nosuch_user 0123456789abcdef0123456789abcdef");
+    assert_eq!(r, e1("pt_nosuch_user"));
+    assert!(delayed(t.elapsed()));
+    // A good digest is not.
+    let (r, d) = apop(port, &u.alice.name);
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(!delayed(d));
+}

@@ -8,6 +8,10 @@
 //!
 //! APOP (§4.2): the allow list, then the deny list (`Permission denied.`,
 //! no delay), then the account, uid 0, the database, the digest.
+//!
+//! DEVIATION: a wrong APOP digest, and APOP for an unknown user, wait
+//! `auth-fail-delay` like a wrong password (2.53 answered at once, so APOP
+//! secrets could be guessed as fast as the network allowed).
 
 pub mod apop;
 pub mod passwd;
@@ -135,8 +139,9 @@ fn open_db(db: &Path) -> Result<AuthDb, AuthError> {
 }
 
 /// APOP: checks `digest` for `user` against the challenge `timestamp`
-/// (qpopper.md §4.2 order). COMPAT qpopper 2.53: BLOCK_UID does not apply,
-/// only uid 0 is refused, and failures are not delayed.
+/// (qpopper.md §4.2 order). COMPAT qpopper 2.53: BLOCK_UID does not apply
+/// and only uid 0 is refused. Guesses (an unknown user, a wrong digest)
+/// are delayed; refusals by policy are not.
 pub fn check_apop(
     user: &[u8],
     digest: &[u8],
@@ -153,7 +158,7 @@ pub fn check_apop(
     }
     let account = match passwd::lookup(user) {
         Ok(Some(a)) => a,
-        Ok(None) => return now(Err(AuthError::BadPassword)),
+        Ok(None) => return Outcome::fail(AuthError::BadPassword),
         Err(e) => return now(Err(AuthError::System(format!("passwd lookup: {e}")))),
     };
     if account.uid == 0 {
@@ -176,6 +181,6 @@ pub fn check_apop(
     if apop::digest_matches(&expected, digest) {
         now(Ok(account))
     } else {
-        now(Err(AuthError::DigestMismatch))
+        Outcome::fail(AuthError::DigestMismatch)
     }
 }

@@ -97,6 +97,8 @@ pub enum ErrReply {
     Eof,
     /// SIGHUP/SIGTERM or a broken pipe.
     Hangup,
+    /// `max-auth-failures` reached: the connection is closed.
+    TooManyFailures,
     /// The update run at the end of an aborted session failed; `hangup`
     /// when the abort was a hang-up (2.53 words that one differently).
     AbortUpdateFailed {
@@ -287,6 +289,9 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
         ErrReply::Timeout => t.extend_from_slice(b"POP timeout"),
         ErrReply::Eof => t.extend_from_slice(b"POP EOF received"),
         ErrReply::Hangup => t.extend_from_slice(b"POP hangup"),
+        ErrReply::TooManyFailures => {
+            t.extend_from_slice(b"[AUTH] Too many failed login attempts; closing the connection.")
+        }
         // COMPAT qpopper 2.53 (§3.6): "failed." after a hang-up, "failed!" else.
         ErrReply::AbortUpdateFailed { hangup: true } => {
             t.extend_from_slice(b"POP mailbox update failed.")

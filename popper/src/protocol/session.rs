@@ -41,6 +41,9 @@ pub struct SessionConfig {
     pub update_on_abort: bool,
     /// Lines of the CAPA reply.
     pub capabilities: Vec<String>,
+    /// Failed PASS/APOP attempts after which the connection is closed
+    /// (`max-auth-failures`); 0: no limit.
+    pub max_auth_failures: u32,
 }
 
 /// How authentication was attempted.
@@ -74,6 +77,8 @@ pub enum SessionEnd {
     HungUp,
     /// The maildrop could not be opened or updated.
     ServerFault,
+    /// Too many failed login attempts on this connection.
+    AuthLimit,
 }
 
 /// Why the driver stops reading commands without a QUIT.
@@ -217,6 +222,8 @@ pub struct Session {
     checking_user: Option<Vec<u8>>,
     /// Why the commit in progress was started.
     committing: Option<SessionEnd>,
+    /// Failed PASS/APOP attempts so far.
+    auth_failures: u32,
 }
 
 impl Session {
@@ -228,6 +235,7 @@ impl Session {
             authenticating: None,
             checking_user: None,
             committing: None,
+            auth_failures: 0,
         }
     }
 
@@ -410,6 +418,16 @@ impl Session {
                 }
             }
             Err(AuthFailure::Denied(e)) => {
+                self.auth_failures = self.auth_failures.saturating_add(1);
+                let limit = self.cfg.max_auth_failures;
+                if limit > 0 && self.auth_failures >= limit {
+                    // DEVIATION: qpopper let one connection try for ever.
+                    self.state = State::Ended;
+                    return Step::Close {
+                        reply: Some(Reply::Err(ErrReply::TooManyFailures)),
+                        end: SessionEnd::AuthLimit,
+                    };
+                }
                 self.state = State::Auth1;
                 err(ErrReply::Auth(e, user))
             }

@@ -325,6 +325,7 @@ fn session_marks(scan: &Scan, cmds: &[&str]) -> (Index, Marks) {
         apop_only: false,
         update_on_abort: true,
         capabilities: capabilities(false, "0.0.0"),
+        max_auth_failures: 0,
     };
     let mut s = Session::new(cfg);
     expect_reply(s.on_line(b"USER u"), "USER");
