@@ -132,6 +132,9 @@ pub struct Config {
     /// `update-status`: write `Status: RO` for messages read with RETR
     /// (qpopper's behaviour). Off: sessions without DELE never write.
     pub update_status: bool,
+    /// `scan-index`: keep each login's scan in `SPOOL/.USER.pop.index` so
+    /// the next login of an unchanged spool need not read it. Default on.
+    pub scan_index: bool,
     /// `log-facility`: syslog facility. Default local0 (qpopper 2.53).
     pub log_facility: Facility,
     /// `shy`: greet without the version (`+OK ready`).
@@ -171,6 +174,7 @@ impl Default for Config {
             max_auth_failures: 3,
             update_on_abort: true,
             update_status: true,
+            scan_index: true,
             log_facility: Facility::Local(0),
             shy: false,
             dotlock_stale_age: 300,
@@ -324,6 +328,7 @@ impl Config {
             "max-auth-failures" => self.max_auth_failures = parse_num(value, 0, 1_000)? as u32,
             "update-on-abort" => self.update_on_abort = parse_bool(value)?,
             "update-status" | "update-status-headers" => self.update_status = parse_bool(value)?,
+            "scan-index" => self.scan_index = parse_bool(value)?,
             "log-facility" => {
                 self.log_facility = Facility::parse(value)
                     .ok_or_else(|| format!("unknown syslog facility \"{value}\""))?
@@ -368,6 +373,7 @@ impl Config {
              max-auth-failures = {}\n\
              update-on-abort = {}\n\
              update-status = {}\n\
+             scan-index = {}\n\
              statistics = {}\n\
              debug = {}\n\
              tracefile = {}\n\
@@ -393,6 +399,7 @@ impl Config {
             self.max_auth_failures,
             self.update_on_abort,
             self.update_status,
+            self.scan_index,
             self.statistics,
             self.debug,
             path(&self.trace_file),

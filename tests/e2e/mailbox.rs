@@ -388,3 +388,144 @@ fn retr_of_a_spool_another_program_rewrote_is_refused_cleanly() {
     );
     assert_eq!(sb.read_spool(&alice), other, "nothing written");
 }
+
+/// LIST and UIDL of a session that reads nothing (so it changes nothing).
+fn list_and_uidl(port: u16, u: &TestUser) -> (Vec<u8>, Vec<u8>) {
+    let mut p = Pop::connect(port);
+    p.login(u);
+    let (_, list) = p.multi("LIST");
+    let (_, uidl) = p.multi("UIDL");
+    p.cmd("QUIT");
+    (list, uidl)
+}
+
+/// How many sessions logged "the scan taken from the index" and "the
+/// spool scanned" (popper -d, serve/login.rs).
+fn scan_sources(sb: &Sandbox, user: &str) -> (usize, usize) {
+    let t = sb.trace();
+    let count = |what: &str| {
+        t.lines()
+            .filter(|l| l.contains(&format!("{user}: ")) && l.contains(what))
+            .count()
+    };
+    (
+        count("the scan taken from the index"),
+        count("the spool scanned"),
+    )
+}
+
+#[test]
+fn an_unchanged_spool_is_served_from_its_index_and_every_change_is_seen() {
+    let alice = user("pt_alice");
+    let (sb, port) = served("scan-index", &[]);
+    // Over cache.rs's MIN_SPOOL (1 MiB): 60 messages of 20 KB, each with
+    // an X-UIDL header, so a changed UID is visible in UIDL.
+    let msgs: Vec<Message> = (0..60)
+        .map(|i| {
+            Message::raw(
+                "a@example.com",
+                format!(
+                    "X-UIDL: uid-{i:03}\nSubject: m{i}\n\n{}\n\n",
+                    "x".repeat(20_000)
+                )
+                .as_bytes(),
+            )
+        })
+        .collect();
+    sb.write_spool(&alice, &mbox(&msgs));
+    let index = sb.mail.join(".pt_alice.pop.index");
+    // A spool changed this second is scanned and not indexed (its
+    // timestamps could still be matched by a change: cache.rs RACY).
+    let first = list_and_uidl(port, &alice);
+    assert!(!index.exists(), "an index of a spool changed just now");
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let second = list_and_uidl(port, &alice);
+    assert_eq!(second, first);
+    let m = std::fs::symlink_metadata(&index).expect("the index of a settled spool");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (m.uid(), m.mode() & 0o7777, m.nlink()),
+        (alice.uid, 0o600, 1)
+    );
+    assert_eq!(scan_sources(&sb, "pt_alice"), (0, 2));
+    // Unchanged: the scan comes from the index, with the same answers.
+    assert_eq!(list_and_uidl(port, &alice), first);
+    assert_eq!(scan_sources(&sb, "pt_alice"), (1, 2));
+
+    // Another program changes one UID in place, same size, and puts the
+    // mtime back: the ctime moved, so the spool is scanned and the new UID
+    // is served.
+    let spool = sb.spool(&alice);
+    let bytes = sb.read_spool(&alice);
+    let at = bytes.windows(11).position(|w| w == b"X-UIDL: uid").unwrap() + 8;
+    let old_mtime = std::fs::metadata(&spool).unwrap().modified().unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&spool)
+            .unwrap();
+        f.write_all_at(b"UID", at as u64).unwrap();
+        f.set_modified(old_mtime).unwrap();
+    }
+    let (list, uidl) = list_and_uidl(port, &alice);
+    assert_eq!(list, first.0);
+    assert_ne!(uidl, first.1);
+    assert!(
+        String::from_utf8_lossy(&uidl).starts_with("1 UID-000\r\n"),
+        "{}",
+        String::from_utf8_lossy(&uidl)
+    );
+    assert_eq!(scan_sources(&sb, "pt_alice"), (1, 3));
+
+    // A delivery: scanned, the new message there.
+    sb.deliver(&alice, b"From: b@example.com\nSubject: new\n\nnew mail\n");
+    let (list, _) = list_and_uidl(port, &alice);
+    assert!(String::from_utf8_lossy(&list).contains("\r\n61 "));
+    assert_eq!(scan_sources(&sb, "pt_alice"), (1, 4));
+
+    // A session whose scan came from the index reads and deletes as any:
+    // RETR sends the message's exact bytes, and its DELE is applied.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    list_and_uidl(port, &alice);
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    let (_, got) = p.multi("RETR 2");
+    assert_eq!(got, wire(&msgs[1].content, "uid-001"));
+    assert!(p.cmd("DELE 5").starts_with("+OK"));
+    p.cmd("QUIT");
+    assert_eq!(scan_sources(&sb, "pt_alice"), (2, 5));
+    let (list, uidl) = list_and_uidl(port, &alice);
+    let uidl = String::from_utf8_lossy(&uidl).into_owned();
+    assert_eq!(listing(&list).len(), 60);
+    assert!(
+        !uidl.contains(" uid-004\r\n") && uidl.contains(" uid-005\r\n"),
+        "{uidl}"
+    );
+
+    // Deleting everything leaves a spool under MIN_SPOOL: its index goes.
+    let mut p = Pop::connect(port);
+    p.login(&alice);
+    for i in 1..=60 {
+        assert!(p.cmd(&format!("DELE {i}")).starts_with("+OK"));
+    }
+    p.cmd("QUIT");
+    list_and_uidl(port, &alice);
+    assert!(!index.exists(), "the index of a small spool is removed");
+}
+
+#[test]
+fn scan_index_off_writes_no_index() {
+    let alice = user("pt_alice");
+    let (sb, port) = served("scan-index-off", &[]);
+    sb.set("set scan-index = false");
+    let msgs: Vec<Message> = (0..60)
+        .map(|i| Message::new("a@example.com", &format!("m{i}"), &"y".repeat(20_000)))
+        .collect();
+    sb.write_spool(&alice, &mbox(&msgs));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let first = list_and_uidl(port, &alice);
+    assert_eq!(list_and_uidl(port, &alice), first);
+    assert!(!sb.mail.join(".pt_alice.pop.index").exists());
+    assert_eq!(scan_sources(&sb, "pt_alice"), (0, 2));
+}

@@ -92,6 +92,7 @@ pub fn login(
             host: host.to_string(),
         },
         update_status: cfg.update_status,
+        scan_index: cfg.scan_index,
     };
     #[cfg(feature = "bulletins")]
     let bulletins = cfg.bulldir.as_deref().map(|dir| {
@@ -111,10 +112,22 @@ pub fn login(
     #[cfg(not(feature = "bulletins"))]
     let mail = None;
     match MboxDrop::open(&dropped, &account.name, opts, mail) {
-        Ok(drop) => Ok(LoggedIn {
-            user: account.name,
-            drop,
-        }),
+        Ok(drop) => {
+            log.debug(&format!(
+                "{}: {} messages, {}",
+                account.name,
+                drop.scan().msgs.len(),
+                if drop.scan_from_index() {
+                    "the scan taken from the index"
+                } else {
+                    "the spool scanned"
+                }
+            ));
+            Ok(LoggedIn {
+                user: account.name,
+                drop,
+            })
+        }
         Err(e) => {
             log.notice(&format!(
                 "{}@{}: cannot open the mailbox: {e}",

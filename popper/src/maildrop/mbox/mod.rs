@@ -14,6 +14,7 @@
 //! at login; the session never shows it and the update keeps it.
 
 pub mod append;
+pub mod cache;
 pub mod envelope;
 pub mod journal;
 pub mod lock;
@@ -62,6 +63,9 @@ pub struct MboxOptions {
     pub locks: LockConfig,
     /// Write `Status:`/`X-UIDL:` headers back (`update-status`).
     pub update_status: bool,
+    /// Keep the login scan in `SPOOL/.USER.pop.index` for the next login
+    /// (`scan-index`, `cache.rs`).
+    pub scan_index: bool,
 }
 
 /// One user's mbox for the length of a session.
@@ -71,6 +75,8 @@ pub struct MboxDrop {
     journal_path: PathBuf,
     file: Option<File>,
     scan: Scan,
+    /// The scan came from the index, not from reading the spool.
+    scan_from_index: bool,
     opts: MboxOptions,
     notes: Vec<String>,
     /// Held until the maildrop is dropped; its `Drop` removes the file.
@@ -94,6 +100,8 @@ impl MboxDrop {
         let session = SessionLock::acquire(&opts.spool_dir, user, uid)?;
         let spool_path = opts.spool_dir.join(user);
         let journal_path = Journal::path_for(session.path());
+        let index = opts.scan_index.then(|| cache::path_for(session.path()));
+        let index = index.as_deref().map(|p| (p, uid));
         let mut file = lock::open_spool(&spool_path, uid)?;
         let mut notes = Vec::new();
         let temp_drop = session
@@ -156,19 +164,21 @@ impl MboxDrop {
                         &mut notes,
                     )?;
                 }
-                scan_spool(file.as_ref(), &spool_path)
+                scan_spool(file.as_ref(), &spool_path, index)
             })();
             notes.extend(unrecorded.take());
             spool_lock.release(&mut notes);
             result?
         } else {
-            scan_spool(None, &spool_path)?
+            scan_spool(None, &spool_path, None)?
         };
+        let (scan, scan_from_index) = scan;
         Ok(MboxDrop {
             spool_path,
             journal_path,
             file,
             scan,
+            scan_from_index,
             opts,
             notes,
             _session: session,
@@ -189,6 +199,12 @@ impl MboxDrop {
     /// The scan made at login.
     pub fn scan(&self) -> &Scan {
         &self.scan
+    }
+
+    /// True when the login scan was taken from the index (`cache.rs`)
+    /// rather than made by reading the spool.
+    pub fn scan_from_index(&self) -> bool {
+        self.scan_from_index
     }
 }
 
@@ -234,17 +250,47 @@ fn add_at_login(
     }
 }
 
-fn scan_spool(file: Option<&File>, path: &Path) -> Result<Scan, MaildropError> {
+/// The spool's scan: from its index when `index` (the index's path and the
+/// user's uid) names a valid one for the spool as it is now, else by
+/// reading the spool — and then the index is rewritten for next time.
+/// Returns whether the index was used. Runs with the spool locked.
+fn scan_spool(
+    file: Option<&File>,
+    path: &Path,
+    index: Option<(&Path, u32)>,
+) -> Result<(Scan, bool), MaildropError> {
     let Some(f) = file else {
-        return Ok(Scan::empty());
+        return Ok((Scan::empty(), false));
     };
-    let len = f.metadata().map_err(|e| fs_error("stat", path, &e))?.len();
-    scan::scan(f, len).map_err(|e| match e {
+    let meta = f.metadata().map_err(|e| fs_error("stat", path, &e))?;
+    let stamp = cache::Stamp::of(&meta);
+    let index = match index {
+        Some((p, _)) if meta.len() < cache::MIN_SPOOL => {
+            cache::remove(p);
+            None
+        }
+        other => other,
+    };
+    if let Some((p, uid)) = index
+        && let Some(s) = cache::load(p, uid, f, &stamp)
+    {
+        return Ok((s, true));
+    }
+    let scan = scan::scan(f, meta.len()).map_err(|e| match e {
         ScanError::BadEnvelope => MaildropError::BadEnvelope {
             path: path.display().to_string(),
         },
         ScanError::Io(e) => fs_error("read", path, &e),
-    })
+    })?;
+    // Stored only if nothing wrote to the spool while it was read (a
+    // writer that ignores the locks); a failure to store costs only the
+    // next login a scan.
+    if let Some((p, _)) = index
+        && f.metadata().is_ok_and(|m| cache::Stamp::of(&m) == stamp)
+    {
+        let _ = cache::store(p, &scan, &stamp, std::time::SystemTime::now());
+    }
+    Ok((scan, false))
 }
 
 impl Maildrop for MboxDrop {
