@@ -6,6 +6,8 @@
 #   make demo       run popper under a real inetd on 127.0.0.1:1110 with a demo user
 #   make test       install what the tests need, then lint, unit and end-to-end tests
 #   make lint       rustfmt and clippy only
+#   make fuzz       every fuzz target for FUZZ_SECONDS (120) each
+#   make bench      popper against popa3d and Dovecot, side by side (bench/RESULTS.md)
 #   make bench-update  what an update costs on a 1 GB mailbox, next to qpopper 2.53's copies
 #
 # Every target installs the Debian packages it needs (scripts/setup.sh) and is
@@ -14,7 +16,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build install uninstall deb demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
+.PHONY: all build install uninstall deb bench fuzz demo test lint unit e2e bench-update setup-build setup-demo setup-test clean
 
 all: build
 
@@ -60,6 +62,12 @@ e2e: setup-test
 	$(CARGO) test --locked -p popper-e2e -- --test-threads 8
 
 test: setup-test lint unit e2e
+
+bench:
+	bench/peers.sh
+
+fuzz: setup-build
+	scripts/fuzz.sh
 
 bench-update: setup-test
 	bench/update.sh

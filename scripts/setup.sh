@@ -5,6 +5,7 @@
 #   scripts/setup.sh build   libraries the build links against
 #   scripts/setup.sh demo    + a real inetd and the clients the demo prints
 #   scripts/setup.sh test    + every program the end-to-end tests drive
+#   scripts/setup.sh bench   + the peers make bench measures (Dovecot; popa3d unpacked)
 set -euo pipefail
 
 what=${1:-test}
@@ -17,7 +18,8 @@ case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   demo) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
   test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
+  bench) pkgs=("${build_pkgs[@]}" openbsd-inetd dovecot-pop3d python3 util-linux) ;;
+  *) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -54,9 +56,29 @@ fi
 xinetd_dir=/var/cache/popper-test/xinetd
 if [ "$what" = test ] && [ ! -x "$xinetd_dir/usr/sbin/xinetd" ]; then
   tmp=$(mktemp -d)
+  chown _apt "$tmp" 2>/dev/null || true
+  mkdir -p "$xinetd_dir"
   (cd "$tmp" && apt-get download -q xinetd >/dev/null && dpkg -x xinetd_*.deb "$xinetd_dir")
   rm -rf "$tmp"
   "$xinetd_dir/usr/sbin/xinetd" -version >/dev/null 2>&1 || { echo "setup: unpacked xinetd does not run" >&2; exit 1; }
+fi
+
+# popa3d conflicts with dovecot-pop3d (both provide pop3-server), and the
+# benchmark needs both: popa3d is unpacked from its Debian package instead,
+# with the account and the empty chroot directory its postinst would make.
+popa3d_dir=/var/cache/popper-bench/popa3d
+if [ "$what" = bench ]; then
+  if [ ! -x "$popa3d_dir/usr/sbin/popa3d" ]; then
+    tmp=$(mktemp -d)
+    # apt downloads as _apt where it can.
+    chown _apt "$tmp" 2>/dev/null || true
+    (cd "$tmp" && apt-get download -q popa3d >/dev/null && mkdir -p "$popa3d_dir" \
+      && cp popa3d_*.deb "$popa3d_dir/" && dpkg -x popa3d_*.deb "$popa3d_dir")
+    rm -rf "$tmp"
+  fi
+  getent group popa3d >/dev/null || addgroup --system --quiet popa3d
+  getent passwd popa3d >/dev/null || adduser --system --quiet --home /var/lib/popa3d --no-create-home --ingroup popa3d popa3d
+  install -d -m 755 -o root -g root /var/lib/popa3d
 fi
 
 # The Rust toolchain comes with the machine; say so clearly if it does not.

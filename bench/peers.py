@@ -1,0 +1,884 @@
+#!/usr/bin/env python3
+"""popper against popa3d and Dovecot, side by side (bench/peers.sh runs it;
+see bench/README.md).
+
+    peers.py run --work DIR --popper BIN --popa3d BIN --user U --password P ...
+
+Runs in a private mount namespace (bench/peers.sh makes it): the work
+directory's mail/ is bound over /var/mail and a private home over the user's,
+so no system file is touched. Inside, one openbsd-inetd serves popper, popa3d
+and the two floors (a trivial program; `cat` of the mailbox) on loopback
+ports, and Dovecot runs as its own pop3 service on another, all as they are
+deployed. One client (this file) drives every server the same way; every
+scenario runs the servers interleaved (popper, popa3d, Dovecot, popper, ...),
+each reply is checked, and the table of medians and ratios is printed and
+written to bench/RESULTS.md.
+
+Every failure raises BenchError: the message is printed, the exit status is
+1, and the run stops.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import update as gen  # noqa: E402  (the seeded mailbox generator and helpers)
+
+BenchError = gen.BenchError
+SERVERS = ["popper", "popa3d", "dovecot"]
+POPA3D_LIMIT = 200_000_000  # Debian's popa3d: MAX_MAILBOX_OPEN_BYTES
+
+
+# --------------------------------------------------------------------------
+# The client
+
+
+class Pop:
+    """A minimal POP3 client over a TCP socket: one command at a time, as
+    fetchmail and most clients talk; multi-line bodies are counted, not kept,
+    unless asked for."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=600)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray(4 << 20)
+        self.view = memoryview(self.buf)
+        self.pending = b""
+        self.local_port = self.s.getsockname()[1]
+
+    def _recv(self):
+        n = self.s.recv_into(self.buf)
+        if n == 0:
+            raise BenchError("the server closed the connection")
+        return self.view[:n]
+
+    def line(self):
+        while b"\r\n" not in self.pending:
+            self.pending += bytes(self._recv())
+        line, _, self.pending = self.pending.partition(b"\r\n")
+        return line.decode(errors="replace")
+
+    def cmd(self, text, want="+OK"):
+        self.s.sendall(text.encode() + b"\r\n")
+        r = self.line()
+        if not r.startswith(want):
+            raise BenchError(f"{text.split()[0]}: {r}")
+        return r
+
+    def multi(self, text, keep=False):
+        """Sends a command with a multi-line answer; returns (status line,
+        body bytes received, the body if `keep`). The body ends at the
+        first CRLF.CRLF: dot-stuffing keeps it out of the body, and nothing
+        is pipelined behind the command."""
+        status = self.cmd(text)
+        data, self.pending = self.pending, b""
+        kept = [data] if keep else None
+        total = len(data)
+        # The status line's CRLF begins the terminator of an empty body.
+        tail = (b"\r\n" + data)[-5:]
+        while not tail.endswith(b"\r\n.\r\n"):
+            chunk = self._recv()
+            total += len(chunk)
+            tail = (tail + bytes(chunk[-5:]))[-5:]
+            if keep:
+                kept.append(bytes(chunk))
+        return status, total, (b"".join(kept) if keep else None)
+
+    def close(self):
+        self.s.close()
+
+
+def session_pids(server_port, client_port):
+    """The processes holding the server's end of a connection."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            local, remote, inode = f[1], f[2], f[9]
+            if int(local.rsplit(":", 1)[1], 16) == server_port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                inodes.add(f"socket:[{inode}]")
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                if os.readlink(f"/proc/{d}/fd/{fd}") in inodes:
+                    pids.append(int(d))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+def hwm(pid):
+    """VmHWM of a live process in bytes, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class Memory:
+    """The peak RSS of the processes serving a session: `overall` as read
+    right after login (for popper and popa3d this includes the password
+    hash), then the high-water mark is reset (clear_refs 5, DECISIONS.md)
+    and sampled every 2 ms until the session ends: `mailbox`."""
+
+    def __init__(self, server_port, client_port):
+        self.pids = []
+        for _ in range(200):
+            self.pids = session_pids(server_port, client_port)
+            if self.pids:
+                break
+            time.sleep(0.005)
+        if not self.pids:
+            raise BenchError("cannot find the process serving the session")
+        self.overall = max(hwm(p) or 0 for p in self.pids)
+        for p in self.pids:
+            try:
+                with open(f"/proc/{p}/clear_refs", "w") as f:
+                    f.write("5\n")
+            except OSError:
+                pass
+        self.mailbox = max(hwm(p) or 0 for p in self.pids)
+        self.done = threading.Event()
+        self.t = threading.Thread(target=self._sample, daemon=True)
+        self.t.start()
+
+    def _sample(self):
+        while not self.done.is_set():
+            alive = False
+            for p in self.pids:
+                v = hwm(p)
+                if v is not None:
+                    alive = True
+                    self.mailbox = max(self.mailbox, v)
+            if not alive:
+                return
+            time.sleep(0.002)
+
+    def stop(self):
+        # The session is over: the process is exiting; one more look.
+        time.sleep(0.01)
+        self.done.set()
+        self.t.join()
+        self.overall = max(self.overall, self.mailbox)
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+
+
+def login(a, port):
+    p = Pop(port)
+    g = p.line()
+    if not g.startswith("+OK"):
+        raise BenchError(f"greeting: {g}")
+    p.cmd(f"USER {a.user}")
+    p.cmd(f"PASS {a.password}")
+    return p
+
+
+def stat(p):
+    r = p.cmd("STAT").split()
+    return int(r[1]), int(r[2])
+
+
+def quit(p):
+    p.cmd("QUIT")
+    # The server closes after its sign-off: wait for it (the update is done
+    # by then for popper; the others may still be exiting).
+    try:
+        while p.s.recv(65536):
+            pass
+    except OSError:
+        pass
+    p.close()
+
+
+def sessions(a, port, n):
+    """(a): n sequential USER/PASS + STAT + QUIT sessions; sessions/s."""
+    t0 = time.monotonic()
+    for _ in range(n):
+        p = login(a, port)
+        count, _ = stat(p)
+        if count != a.small_count:
+            raise BenchError(f"STAT says {count} messages, the small mailbox has {a.small_count}")
+        quit(p)
+    return {"rate": n / (time.monotonic() - t0)}
+
+
+def check(a, port, count):
+    """(b): login + STAT + UIDL + QUIT."""
+    t0 = time.monotonic()
+    p = login(a, port)
+    mem = Memory(port, p.local_port)
+    n, _ = stat(p)
+    _, _, body = p.multi("UIDL", keep=True)
+    uids = body.count(b"\r\n") - 1
+    if n != count or uids != count:
+        raise BenchError(f"UIDL: {n} messages by STAT, {uids} UIDs, want {count}")
+    quit(p)
+    t = time.monotonic() - t0
+    mem.stop()
+    return {"time": t, "rss": mem.mailbox, "rss_all": mem.overall}
+
+
+def download(a, port, count, delete):
+    """(c) RETR every message, or (d) RETR and DELE every message; QUIT."""
+    t0 = time.monotonic()
+    p = login(a, port)
+    mem = Memory(port, p.local_port)
+    n, _ = stat(p)
+    if n != count:
+        raise BenchError(f"STAT: {n} messages, want {count}")
+    t1 = time.monotonic()
+    got = 0
+    for i in range(1, n + 1):
+        _, b, _ = p.multi(f"RETR {i}")
+        got += b
+        if delete:
+            p.cmd(f"DELE {i}")
+    t2 = time.monotonic()
+    quit(p)
+    t3 = time.monotonic()
+    mem.stop()
+    return {
+        "time": t3 - t0,
+        "mbps": got / (t2 - t1) / 1e6,
+        "bytes": got,
+        "quit": t3 - t2,
+        "rss": mem.mailbox,
+        "rss_all": mem.overall,
+    }
+
+
+def download_pipelined(a, port, count):
+    """(c) pipelined: every RETR sent at once (RFC 2449 PIPELINING; popper,
+    popa3d and Dovecot all read commands queued behind one another), the
+    replies counted as they stream back. What the server can send when the
+    client never waits a round trip; compare it with the `cat` floor."""
+    p = login(a, port)
+    n, _ = stat(p)
+    if n != count:
+        raise BenchError(f"STAT: {n} messages, want {count}")
+    p.s.settimeout(None)
+    commands = b"".join(b"RETR %d\r\n" % i for i in range(1, n + 1))
+    sender_error = []
+
+    def send():
+        try:
+            p.s.sendall(commands)
+        except OSError as e:
+            sender_error.append(e)
+
+    t1 = time.monotonic()
+    sender = threading.Thread(target=send)
+    sender.start()
+    # Each reply ends CRLF.CRLF, which dot-stuffing keeps out of bodies;
+    # one reply's terminator cannot overlap the next reply's "+OK".
+    data = p.pending
+    p.pending = b""
+    done = data.count(b"\r\n.\r\n")
+    got = len(data)
+    tail = data[-4:]
+    buf = p.buf
+    while done < n:
+        k = p.s.recv_into(buf)
+        if k == 0:
+            raise BenchError("the server closed the connection")
+        got += k
+        # Counted in place (the client must not be the bottleneck): the
+        # terminators inside this chunk, and one that straddles the last.
+        done += buf.count(b"\r\n.\r\n", 0, k) + (tail + bytes(buf[:min(k, 4)])).count(b"\r\n.\r\n")
+        tail = (tail + bytes(buf[max(0, k - 4):k]))[-4:]
+    t2 = time.monotonic()
+    sender.join()
+    if sender_error:
+        raise BenchError(f"pipelined RETR: {sender_error[0]}")
+    if done != n:
+        raise BenchError(f"pipelined RETR: {done} replies for {n} commands")
+    quit(p)
+    return {"mbps": got / (t2 - t1) / 1e6, "time": t2 - t1}
+
+
+def refusal(a, port):
+    """What a server that will not serve the mailbox says (popa3d over its
+    compiled-in size limit): its reply to PASS, checked to be an -ERR."""
+    p = Pop(port)
+    p.line()
+    p.cmd(f"USER {a.user}")
+    r = p.cmd(f"PASS {a.password}", want="-ERR")
+    p.close()
+    return r
+
+
+def qpopper_copies(a, src, keep):
+    """What qpopper 2.53 does to the spool in a session, alone (qpopper.md
+    §9.3, §9.6; as bench/update.py's baseline): copy the spool to the
+    temporary drop and empty it; at QUIT copy the kept mail back (`keep`:
+    all of it for a check, none after deleting everything), fsync, remove
+    the drop. On a copy of the mailbox beside the real spool, so it never
+    disturbs a server's view of it. A lower bound for a qpopper session:
+    it leaves out all of qpopper's POP work."""
+    spool_path = os.path.join(a.work, "qpopper-spool")
+    temp_path = os.path.join(a.work, ".qpopper-spool.pop")
+    shutil.copyfile(src, spool_path)
+    os.sync()
+    t0 = time.monotonic()
+    spool = os.open(spool_path, os.O_RDWR)
+    size = os.fstat(spool).st_size
+    temp = os.open(temp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    gen.copy_range(spool, temp, 0, size, 0)
+    os.ftruncate(spool, 0)
+    if keep:
+        gen.copy_range(temp, spool, 0, size, 0)
+        os.fsync(spool)
+    os.ftruncate(temp, 0)
+    os.close(temp)
+    os.unlink(temp_path)
+    os.close(spool)
+    t = time.monotonic() - t0
+    os.unlink(spool_path)
+    return {"time": t}
+
+
+def spawn_floor(port, n):
+    """A trivial program from the same inetd: connect, greeting, QUIT."""
+    t0 = time.monotonic()
+    for _ in range(n):
+        p = Pop(port)
+        if not p.line().startswith("+OK"):
+            raise BenchError("spawn floor: no greeting")
+        try:
+            p.s.sendall(b"QUIT\r\n")
+            while p.s.recv(65536):
+                pass
+        except OSError:
+            pass
+        p.close()
+    return {"rate": n / (time.monotonic() - t0)}
+
+
+def cat_floor(port, size):
+    """`cat` of the mailbox through the same inetd and socket path."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=600)
+    buf = bytearray(4 << 20)
+    t0 = time.monotonic()
+    got = 0
+    while True:
+        k = s.recv_into(buf)
+        if k == 0:
+            break
+        got += k
+    t = time.monotonic() - t0
+    s.close()
+    if got != size:
+        raise BenchError(f"cat floor: {got} bytes, the mailbox has {size}")
+    return {"mbps": got / t / 1e6, "time": t}
+
+
+def round_trip(port, n=2000):
+    """One request-response round trip through the same inetd and socket
+    path (`cat` echoing a command-sized line): median of n."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        s.sendall(b"RETR 1\r\n")
+        got = b""
+        while len(got) < 8:
+            k = s.recv(64)
+            if not k:
+                raise BenchError("echo floor: closed")
+            got += k
+        times.append(time.perf_counter() - t0)
+    s.close()
+    return statistics.median(times)
+
+
+def hash_cost(password, user):
+    """What verifying the user's password hash costs here (libxcrypt, as all
+    three servers use it): median of 15."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crypt  # libcrypt's crypt(3), as the servers use it
+
+    h = None
+    for line in open("/etc/shadow"):
+        f = line.split(":")
+        if f[0] == user:
+            h = f[1]
+    if not h:
+        raise BenchError(f"no shadow entry for {user}")
+    times = []
+    for _ in range(15):
+        t0 = time.monotonic()
+        if crypt.crypt(password, h) != h:
+            raise BenchError("the bench password does not match its hash")
+        times.append(time.monotonic() - t0)
+    return statistics.median(times), h.split("$")[1] if h.startswith("$") else "des"
+
+
+# --------------------------------------------------------------------------
+# Servers and spools
+
+
+def sh(*cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise BenchError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.decode(errors='replace')}")
+    return r.stdout.decode(errors="replace")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, what):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{what} does not listen on port {port}")
+
+
+def settle(a):
+    """Waits (untimed) until the spool was last modified over a second ago.
+    popa3d sleeps a second at login when the mailbox changed within the
+    current second (so that its next change moves the mtime); Dovecot
+    writes its index headers into the mbox, and every run starts from a
+    fresh copy, so without this popa3d would pay for the others' writes."""
+    while True:
+        age = time.time() - os.stat(a.spool).st_mtime
+        if age > 1.05:
+            return
+        time.sleep(1.05 - age)
+
+
+def set_spool(a, src):
+    """The user's spool as `src`, owned by the user, group mail, 0600, with
+    no lock, journal or temporary file left; written back to disk before
+    the run so no write-back of the copy competes with it."""
+    for name in os.listdir(a.mail):
+        path = os.path.join(a.mail, name)
+        if name != a.user:
+            os.unlink(path)
+    tmp = os.path.join(a.mail, f".{a.user}.bench-copy")
+    shutil.copyfile(src, tmp)
+    os.chown(tmp, a.uid, a.mail_gid)
+    os.chmod(tmp, 0o600)
+    os.rename(tmp, a.spool)
+    os.sync()
+
+
+def start_servers(a):
+    procs = []
+    a.ports = {k: free_port() for k in ("popper", "popa3d", "spawn", "cat", "echo", "dovecot")}
+    conf = os.path.join(a.work, "popper.conf")
+    with open(conf, "w") as f:
+        f.write("# popper as deployed: defaults\n")
+    inetd_conf = os.path.join(a.work, "inetd.conf")
+    with open(inetd_conf, "w") as f:
+        p = a.ports
+        f.write(f"127.0.0.1:{p['popper']} stream tcp nowait.100000 root {a.popper} popper -f {conf}\n")
+        f.write(f"127.0.0.1:{p['popa3d']} stream tcp nowait.100000 root {a.popa3d} popa3d\n")
+        f.write(f"127.0.0.1:{p['spawn']} stream tcp nowait.100000 root /usr/bin/printf printf +OK\\r\\n\n")
+        f.write(f"127.0.0.1:{p['cat']} stream tcp nowait.100000 root /bin/cat cat {a.large_path}\n")
+        f.write(f"127.0.0.1:{p['echo']} stream tcp nowait.100000 root /bin/cat cat\n")
+    log = open(os.path.join(a.work, "inetd.log"), "wb")
+    inetd = subprocess.Popen(["/usr/sbin/inetd", "-d", inetd_conf], stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    procs.append(inetd)
+    for k in ("popper", "popa3d", "spawn", "cat", "echo"):
+        wait_port(a.ports[k], inetd, "inetd")
+    dc = os.path.join(a.work, "dovecot")
+    os.makedirs(os.path.join(dc, "run"), exist_ok=True)
+    os.makedirs(os.path.join(dc, "state"), exist_ok=True)
+    dconf = os.path.join(dc, "dovecot.conf")
+    with open(dconf, "w") as f:
+        f.write(DOVECOT_CONF.format(dir=dc, port=a.ports["dovecot"]))
+    dlog = open(os.path.join(dc, "stderr.log"), "wb")
+    dovecot = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=dlog, stderr=dlog,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    procs.append(dovecot)
+    wait_port(a.ports["dovecot"], dovecot, "dovecot")
+    return procs
+
+
+# Dovecot as a Debian site would run it for POP3 from mbox spools: its
+# defaults, plaintext logins allowed on loopback, passwords from shadow.
+DOVECOT_CONF = """\
+protocols = pop3
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/state
+instance_name = popper-bench
+log_path = {dir}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {{
+  driver = shadow
+}}
+userdb {{
+  driver = passwd
+}}
+mail_location = mbox:~/mail:INBOX=/var/mail/%u
+mail_privileged_group = mail
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+
+
+# --------------------------------------------------------------------------
+# The table
+
+
+def med(v):
+    return statistics.median(v), min(v), max(v)
+
+
+def fmt_rate(m):
+    return f"{m[0]:.1f}/s ({m[1]:.1f}–{m[2]:.1f})"
+
+
+def fmt_mbps(m):
+    return f"{m[0]:.0f} MB/s ({m[1]:.0f}–{m[2]:.0f})"
+
+
+def fmt_time(m):
+    return f"{gen.fmt_t(m[0])} ({gen.fmt_t(m[1])}–{gen.fmt_t(m[2])})"
+
+
+def fmt_rss(m):
+    return f"{m[0] / 1e6:.1f} MB"
+
+
+def table(a, res):
+    """One row per measured quantity; a column per server; ratios to
+    popper (>1: popper is better) and to the floor."""
+    lines = []
+    head = ("| scenario | " + " | ".join(SERVERS)
+            + " | best peer / popper | qpopper 2.53's copies | copies / popper | floor | popper / floor |")
+    lines.append(head)
+    lines.append("|" + "---|" * (len(SERVERS) + 6))
+
+    def row(name, key, fmt, higher_better, floor=None, floor_fmt=None, q_from=None):
+        cells = []
+        meds = {}
+        for s in SERVERS:
+            r = res.get((name, s))
+            if r is None:
+                cells.append("–")
+                continue
+            if isinstance(r, str):
+                cells.append(r)
+                continue
+            m = med([x[key] for x in r])
+            meds[s] = m[0]
+            cells.append(fmt(m))
+        peers = [v for s, v in meds.items() if s != "popper"]
+        if "popper" in meds and peers and meds["popper"] > 0:
+            best = max(peers) if higher_better else min(peers)
+            rt = (meds["popper"] / best) if higher_better else (best / meds["popper"])
+            ratio = f"{rt:.2f}×"
+        else:
+            ratio = "–"
+        q = res.get((q_from[0] if q_from else name, "qpopper"))
+        if q and "popper" in meds and meds["popper"] > 0:
+            qm = med([x[key] for x in q])
+            if q_from:
+                # popper's own session with qpopper's copies in place of
+                # popper's update: its time less its QUIT, plus the copies.
+                shift = q_from[1](meds["popper"])
+                qm = tuple(v + shift for v in qm)
+            q_cell, q_ratio = fmt(qm), f"{qm[0] / meds['popper']:.2f}×"
+        else:
+            q_cell, q_ratio = "–", "–"
+        if floor is not None and "popper" in meds:
+            f = floor
+            fr = meds["popper"] / f if higher_better else f / meds["popper"]
+            floor_cell, floor_ratio = floor_fmt(f), f"{fr:.0%}"
+        else:
+            floor_cell, floor_ratio = "–", "–"
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {ratio} | {q_cell} | {q_ratio} | {floor_cell} | {floor_ratio} |")
+
+    fl = res["floors"]
+    hash_t = res["hash"][0]
+    per_floor = 1 / fl["spawn"] + hash_t
+    row("(a) sessions/s, small mailbox", "rate", fmt_rate, True,
+        1 / per_floor, lambda f: f"{f:.1f}/s (spawn + hash)")
+    for size in ("medium", "large"):
+        label = a.labels[size]
+        row(f"(b) check, {label}: login+STAT+UIDL+QUIT", "time", fmt_time, False,
+            None)
+        # One RETR at a time cannot beat a round trip per message plus
+        # streaming the bytes: that is its floor. Pipelined, only `cat`.
+        count, nbytes = a.meta[size]["messages"], a.meta[size]["bytes"]
+        rr_floor = nbytes / (count * fl["rtt"] + nbytes / (fl["cat"] * 1e6)) / 1e6
+        row(f"(c) RETR all, {label}: MB/s at the client", "mbps", fmt_mbps, True,
+            rr_floor, lambda f: f"{f:.0f} MB/s (round trips + cat)")
+        row(f"(c) RETR all pipelined, {label}: MB/s at the client", "mbps", fmt_mbps, True,
+            fl["cat"], lambda f: f"{f:.0f} MB/s (cat)")
+        row(f"(c) RETR all, {label}: whole session", "time", fmt_time, False)
+        d_name = f"(d) RETR+DELE all, {label}: whole session"
+        d_quit = med([x["quit"] for x in res.get((d_name, "popper"), [])] or [0])[0]
+        row(d_name, "time", fmt_time, False, q_from=(d_name + " copies", lambda t: t - d_quit))
+        row(f"(d) RETR+DELE all, {label}: QUIT", "quit", fmt_time, False,
+            q_from=(d_name + " copies", lambda t: 0))
+        for sc in ("b", "c", "d"):
+            row(f"(e) peak RSS after login, ({sc}) {label}", "rss", fmt_rss, False)
+        row(f"(e) peak RSS of the whole process, (b) {label}", "rss_all", fmt_rss, False)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+
+
+def run(a):
+    started = time.monotonic()
+    import grp
+    import pwd
+
+    pw = pwd.getpwnam(a.user)
+    a.uid, a.gid, a.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
+    a.mail_gid = grp.getgrnam("mail").gr_gid
+    a.mail = os.path.join(a.work, "mail")
+    a.spool = os.path.join(a.mail, a.user)
+    os.makedirs(a.mail, exist_ok=True)
+    os.chown(a.mail, 0, a.mail_gid)
+    os.chmod(a.mail, 0o2775)
+    home = os.path.join(a.work, "home")
+    os.makedirs(home, exist_ok=True)
+    os.chown(home, a.uid, a.gid)
+    for src, dst in ((a.mail, "/var/mail"), (home, a.home)):
+        sh("mount", "--bind", src, dst)
+    sh("mount", "-t", "tmpfs", "tmpfs", "/run")
+
+    sizes = {}
+    for name, spec in (("small", a.small), ("medium", a.medium), ("large", a.large)):
+        n, mb = (int(x) for x in spec.split(","))
+        path = os.path.join(a.work, f"{name}.mbox")
+        print(f"generating the {name} mailbox: {n} messages, ~{mb} MB ...", flush=True)
+        meta = gen.generate(path, n, mb * 1_000_000, a.seed, a.user, False)
+        sizes[name] = (path, meta)
+    a.small_count = sizes["small"][1]["messages"]
+    a.meta = {k: sizes[k][1] for k in sizes}
+    a.large_path = sizes["large"][0]
+    a.labels = {
+        k: f"{sizes[k][1]['messages']} msgs / {sizes[k][1]['bytes'] / 1e6:.0f} MB" for k in sizes
+    }
+    procs = start_servers(a)
+    res = {}
+    try:
+        print("floors and the password hash ...", flush=True)
+        res["hash"] = hash_cost(a.password, a.user)
+        spawn = [spawn_floor(a.ports["spawn"], a.sessions)["rate"] for _ in range(a.repeats)]
+        cat = [cat_floor(a.ports["cat"], sizes["large"][1]["bytes"])["mbps"] for _ in range(a.repeats)]
+        rtt = [round_trip(a.ports["echo"]) for _ in range(a.repeats)]
+        res["floors"] = {"spawn": statistics.median(spawn), "cat": statistics.median(cat),
+                         "rtt": statistics.median(rtt), "spawn_all": spawn, "cat_all": cat}
+        port = {s: a.ports[s] for s in SERVERS}
+
+        print(f"(a) {a.sessions} sessions on the small mailbox, {a.repeats} runs each ...", flush=True)
+        set_spool(a, sizes["small"][0])
+        for s in SERVERS:  # warm-up (Dovecot builds its index)
+            sessions(a, port[s], 3)
+        for rep in range(a.repeats):
+            for s in SERVERS:
+                settle(a)
+                r = sessions(a, port[s], a.sessions)
+                res.setdefault(("(a) sessions/s, small mailbox", s), []).append(r)
+                print(f"  run {rep + 1} {s}: {r['rate']:.1f} sessions/s", flush=True)
+
+        for size in ("medium", "large"):
+            path, meta = sizes[size]
+            label = a.labels[size]
+            count = meta["messages"]
+            servers = [s for s in SERVERS if not (s == "popa3d" and meta["bytes"] > POPA3D_LIMIT)]
+            refused = None
+            if len(servers) < len(SERVERS):
+                refused = f"refused: {refusal(a, port['popa3d'])}"
+            # (b): the spool is left as it is between runs (a check changes
+            # nothing), after one warm-up session each.
+            print(f"(b) leave-on-server check, {label} ...", flush=True)
+            set_spool(a, path)
+            for s in servers:
+                check(a, port[s], count)
+            for rep in range(a.repeats):
+                for s in servers:
+                    settle(a)
+                    r = check(a, port[s], count)
+                    res.setdefault((f"(b) check, {label}: login+STAT+UIDL+QUIT", s), []).append(r)
+                    res.setdefault((f"(e) peak RSS after login, (b) {label}", s), []).append(r)
+                    res.setdefault((f"(e) peak RSS of the whole process, (b) {label}", s), []).append(r)
+                    print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB", flush=True)
+                q = qpopper_copies(a, path, keep=True)
+                res.setdefault((f"(b) check, {label}: login+STAT+UIDL+QUIT", "qpopper"), []).append(q)
+                print(f"  run {rep + 1} qpopper's copies: {gen.fmt_t(q['time'])}", flush=True)
+            print(f"(c) RETR all pipelined, {label} ...", flush=True)
+            set_spool(a, path)
+            for s in servers:  # warm-up
+                download_pipelined(a, port[s], count)
+            for rep in range(a.repeats):
+                for s in servers:
+                    settle(a)
+                    r = download_pipelined(a, port[s], count)
+                    res.setdefault((f"(c) RETR all pipelined, {label}: MB/s at the client", s), []).append(r)
+                    print(f"  run {rep + 1} {s}: {r['mbps']:.0f} MB/s", flush=True)
+            for which, delete in (("c", False), ("d", True)):
+                print(f"({which}) {'RETR+DELE' if delete else 'RETR'} all, {label} ...", flush=True)
+                for rep in range(a.repeats):
+                    for s in servers:
+                        set_spool(a, path)
+                        settle(a)
+                        r = download(a, port[s], count, delete)
+                        if delete and os.path.getsize(a.spool) > 4096:
+                            raise BenchError(f"{s}: after deleting everything the spool has {os.path.getsize(a.spool)} bytes")
+                        if which == "c":
+                            res.setdefault((f"(c) RETR all, {label}: MB/s at the client", s), []).append(r)
+                            res.setdefault((f"(c) RETR all, {label}: whole session", s), []).append(r)
+                        else:
+                            res.setdefault((f"(d) RETR+DELE all, {label}: whole session", s), []).append(r)
+                            res.setdefault((f"(d) RETR+DELE all, {label}: QUIT", s), []).append(r)
+                        res.setdefault((f"(e) peak RSS after login, ({which}) {label}", s), []).append(r)
+                        print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, {r['mbps']:.0f} MB/s, "
+                              f"QUIT {gen.fmt_t(r['quit'])}, RSS {r['rss'] / 1e6:.1f} MB", flush=True)
+                    if delete:
+                        q = qpopper_copies(a, path, keep=False)
+                        q["quit"] = q["time"]
+                        res.setdefault((f"(d) RETR+DELE all, {label}: whole session copies", "qpopper"), []).append(q)
+                        print(f"  run {rep + 1} qpopper's copies: {gen.fmt_t(q['time'])}", flush=True)
+            for s in SERVERS:
+                if s not in servers:
+                    for key in [k for k in list(res) if isinstance(k, tuple) and label in k[0]]:
+                        res[(key[0], s)] = refused
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+    text = table(a, res)
+    m = gen.machine()
+    hash_t, method = res["hash"]
+    fl = res["floors"]
+    versions = {
+        "popa3d": sh("dpkg-deb", "-f", a.popa3d_deb, "Version").strip() if a.popa3d_deb else "?",
+        "dovecot": sh("/usr/sbin/dovecot", "--version").strip(),
+    }
+    out = [
+        "# popper against popa3d and Dovecot (make bench)",
+        "",
+        "Generated by `bench/peers.sh`; see `bench/README.md` for what each row means.",
+        "These figures come from one run on one machine: compare them only with each other.",
+        "",
+        f"* date: {m['date']}; popper commit {m['commit']}",
+        f"* machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, kernel {m['kernel']}",
+        f"* peers: popa3d {versions['popa3d']} (Debian, from the same openbsd-inetd as popper), "
+        f"Dovecot {versions['dovecot']} (Debian, its own pop3 service, mbox INBOX=/var/mail/%u)",
+        f"* mailboxes (seed {a.seed}): small {a.labels['small']}, medium {a.labels['medium']}, large {a.labels['large']}",
+        f"* {a.repeats} runs of each row, servers interleaved; (a) is {a.sessions} sessions a run",
+        f"* floors: inetd spawning `printf` {statistics.median(fl['spawn_all']):.0f} sessions/s; "
+        f"`cat` of the large mailbox through inetd {statistics.median(fl['cat_all']):.0f} MB/s; "
+        f"one request-response round trip through inetd (`cat` echoing) {fl['rtt'] * 1e6:.0f} µs; "
+        f"the password hash ({method}) {gen.fmt_t(hash_t)} per login",
+        "* ratio column: the best peer's figure against popper's, so above 1.00× popper is ahead",
+        "* qpopper 2.53's copies (its spool work alone, bench/update.py's baseline: spool → temporary drop,"
+        " emptied, kept mail copied back, fsync): (b) the copies alone, a lower bound for a qpopper check;"
+        " (d) QUIT row: the copies alone against popper's whole update; (d) whole session: popper's session"
+        " with the copies in place of its QUIT",
+        "* before each timed run the bench waits (untimed) until the spool is over a second old:"
+        " popa3d sleeps a second at login after a change within the same second",
+        "* (b) leaves the spool alone between runs (Dovecot's index stays valid, as for a client that checks often);"
+        " (c) and (d) start each run from a fresh copy of the mailbox",
+        "* RSS after login: the high-water mark reset after PASS (clear_refs), then sampled every 2 ms;"
+        " whole process: the high-water mark at login, which for popper and popa3d includes the password hash"
+        " (Dovecot hashes in its separate auth process)",
+        f"* whole bench: {(time.monotonic() - started) / 60:.1f} min",
+        "",
+        text,
+        "",
+    ]
+    report = "\n".join(out)
+    print()
+    print(report)
+    with open(a.out, "w") as f:
+        f.write(report)
+    print(f"written to {a.out}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--work", required=True)
+    r.add_argument("--popper", required=True)
+    r.add_argument("--popa3d", required=True)
+    r.add_argument("--popa3d-deb", default="")
+    r.add_argument("--user", required=True)
+    r.add_argument("--password", required=True)
+    r.add_argument("--repeats", type=int, default=5)
+    r.add_argument("--sessions", type=int, default=500)
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--small", default="100,2")
+    r.add_argument("--medium", default="1000,50")
+    r.add_argument("--large", default="20000,1000")
+    r.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    def stop(signum, frame):
+        raise SystemExit(130)
+
+    # peers.sh stops the run with SIGTERM: the servers are stopped too (the
+    # finally in run()).
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        run(a)
+    except BenchError as e:
+        print(f"bench/peers.py: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
