@@ -2,8 +2,8 @@
 //! argument. Nothing else in popper may use `unsafe` (the crate denies it).
 //!
 //! Kept small on purpose (sudo-rs's lesson): shadow lookup, libxcrypt,
-//! the OS random source, fallocate, copy_file_range, reverse DNS and
-//! signal handlers.
+//! the OS random source, fallocate, copy_file_range, reverse DNS, signal
+//! handlers and returning free heap pages.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -249,6 +249,16 @@ pub static HANGUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_hangup(_sig: c_int) {
     HANGUP.store(true, Ordering::SeqCst);
+}
+
+/// Returns the heap's free pages to the kernel (glibc's `malloc_trim`):
+/// memory freed in the middle of the heap otherwise stays resident.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim takes no pointers; it walks glibc's own heap
+    // under glibc's lock and releases only pages of free chunks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// SIGHUP and SIGTERM set [`HANGUP`]; SIGPIPE and SIGXFSZ are ignored, so
