@@ -123,15 +123,14 @@ fn serve(u: &TestUser) -> (Sandbox, u16) {
     sb.bind(&home, &u.home);
     sb.write_spool(u, b"");
     let wrapper = sb.dir.join("popper-noatime");
-    std::fs::write(
+    popper_e2e::write_executable(
         &wrapper,
         format!(
             "#!/bin/sh\nmount -o remount,bind,noatime /var/mail || exit 1\nexec {} \"$@\"\n",
             popper_e2e::bins::popper().display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        0o755,
+    );
     let port = popper_e2e::sandbox::free_port();
     let line = format!(
         "127.0.0.1:{port} stream tcp nowait.100000 root {} {}\n",

@@ -198,19 +198,14 @@ fn the_postinst_makes_the_pop_account_where_there_is_none() {
     let wrappers = sb.dir.join("bin");
     std::fs::create_dir(&wrappers).unwrap();
     let wrapper = wrappers.join("dpkg-statoverride");
-    std::fs::write(
+    popper_e2e::write_executable(
         &wrapper,
         format!(
             "#!/bin/sh\nexec /usr/bin/dpkg-statoverride --admindir {} \"$@\"\n",
             admin.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+        0o755,
+    );
     let script = format!(
         "set -e\n\
          for f in passwd group shadow gshadow; do sed -i '/^pop:/d' /etc/$f; done\n\

@@ -35,7 +35,7 @@ impl Env {
         let dir = sb.dir.join("bin");
         std::fs::create_dir(&dir).unwrap();
         let bin = dir.join("popauth");
-        std::fs::copy(popper_e2e::bins::popauth(), &bin).unwrap();
+        popper_e2e::copy_executable(&popper_e2e::bins::popauth(), &bin, 0o755);
         std::os::unix::fs::chown(&bin, Some(pop_uid), Some(pop_gid)).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o6755)).unwrap();
         assert_eq!(std::fs::metadata(&bin).unwrap().mode() & 0o7777, 0o6755);

@@ -6,7 +6,6 @@
 //! which goes to syslog as configured in those files (a private /dev/log).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,8 +37,7 @@ fn sandbox(name: &str, u: &TestUser, apop: &TestUser) -> Sandbox {
         (popper_e2e::bins::popper(), "popper"),
         (popper_e2e::bins::popper_apop(), "popper.apop"),
     ] {
-        std::fs::copy(from, lib.join(to)).unwrap();
-        std::fs::set_permissions(lib.join(to), std::fs::Permissions::from_mode(0o755)).unwrap();
+        popper_e2e::copy_executable(&from, &lib.join(to), 0o755);
     }
     sb.bind(&lib, Path::new("/usr/local/lib"));
     sb.overlay_etc();
@@ -403,8 +401,7 @@ fn tcpserver_with_the_packaged_run_script() {
         "{run}"
     );
     let script = sb.dir.join("run");
-    std::fs::write(&script, run).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    popper_e2e::write_executable(&script, run, 0o755);
     let s = start(
         &sb,
         &script,

@@ -46,3 +46,28 @@ pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
     );
     out
 }
+
+/// Copies an executable for a test to run. Through `cp` rather than
+/// `std::fs::copy`: a file this multi-threaded process held open for
+/// writing would be inherited by any child another test forks at that
+/// moment, and executing the copy fails with ETXTBSY (bash: exit 126)
+/// until that child has exec'd. `cp`'s descriptor lives only in `cp`.
+pub fn copy_executable(from: &std::path::Path, to: &std::path::Path, mode: u32) {
+    run(std::process::Command::new("/bin/cp")
+        .arg("--")
+        .arg(from)
+        .arg(to));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Writes a script for a test to run, as [`copy_executable`] copies one:
+/// the file that is executed is never open for writing in this process.
+pub fn write_executable(to: &std::path::Path, contents: impl AsRef<[u8]>, mode: u32) {
+    let mut draft = to.as_os_str().to_owned();
+    draft.push(".draft");
+    let draft = std::path::PathBuf::from(draft);
+    std::fs::write(&draft, contents).unwrap();
+    copy_executable(&draft, to, mode);
+    std::fs::remove_file(&draft).unwrap();
+}
