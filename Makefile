@@ -48,9 +48,13 @@ deb: build
 demo: setup-demo build
 	scripts/demo.sh
 
+# The fuzz targets are a workspace of their own: linted here too, so that
+# they keep compiling against popper's API (make fuzz runs them).
 lint: setup-build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
+	$(CARGO) clippy --locked --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 # The feature matrix: default, without bulletins, and apop-only.
 unit: setup-build

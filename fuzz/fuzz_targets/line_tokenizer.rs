@@ -25,10 +25,10 @@ fuzz_target!(|data: &[u8]| {
                 Frame::Line(l) => {
                     assert!(l.len() <= MAX_LINE, "a line of {} bytes", l.len());
                     assert!(!l.contains(&b'\n'));
-                    if let Ok(Some(t)) = Tokens::split(l) {
-                        if let Some(v) = t.verb() {
-                            let _ = t.command(v);
-                        }
+                    if let Ok(Some(t)) = Tokens::split(l)
+                        && let Some(v) = t.verb()
+                    {
+                        let _ = t.command(v);
                     }
                 }
             }

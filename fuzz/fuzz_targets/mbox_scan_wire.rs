@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(sc) = scan(spool, spool.len() as u64) else {
         return;
     };
-    assert!(cache::partitions(&sc), "a scan fails the index's partition check");
+    assert!(
+        cache::partitions(&sc),
+        "a scan fails the index's partition check"
+    );
     assert_eq!(
         cache::decode(&cache::encode(&sc, &stamp), &stamp).as_ref(),
         Some(&sc),
