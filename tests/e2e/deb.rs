@@ -217,16 +217,7 @@ fn the_postinst_makes_the_pop_account_where_there_is_none() {
         wrappers = wrappers.display(),
         postinst = control.join("postinst").display(),
     );
-    let out = sb
-        .command(Path::new("/bin/sh"), &["-c", &script])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let text = sb.sh(&script);
     assert!(
         text.contains("pop:x:") && text.contains("/nonexistent"),
         "{text}"

@@ -88,16 +88,7 @@ fn make_install_creates_the_pop_account_where_there_is_none() {
         prefix = prefix.display(),
         install = root().join("scripts/install.sh").display(),
     );
-    let out = sb
-        .command(std::path::Path::new("/bin/sh"), &["-c", &script])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let text = sb.sh(&script);
     assert!(text.contains("pop:x:"), "{text}");
     assert!(text.contains("6755 pop:pop"), "{text}");
     assert!(pop().0 > 0, "the machine's own pop account is untouched");

@@ -240,6 +240,22 @@ impl Sandbox {
         out
     }
 
+    /// Runs a shell script inside the namespace; panics with its output if
+    /// it fails, else returns its stdout and stderr together.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self
+            .command(Path::new("/bin/sh"), &["-c", script])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    }
+
     /// Starts a real inetd (openbsd-inetd, in the foreground) in the
     /// namespace, serving `server argv` on a free loopback port, and waits
     /// until it listens. Returns the port.
