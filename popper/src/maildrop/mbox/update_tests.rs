@@ -258,6 +258,26 @@ impl Fx {
         (r, notes)
     }
 
+    /// Recovery must refuse (`RecoveryNeeded`): the spool left exactly as
+    /// it is now and the journal exactly as it is, for the administrator.
+    fn assert_left_for_the_administrator(&self, orphan_pid: Option<u32>, what: &str) {
+        let spool_before = self.read();
+        let journal_before = std::fs::read(&self.journal).unwrap();
+        let (sp, sf) = self.session_file();
+        let mut spool = Some(self.file.try_clone().unwrap());
+        let (r, notes) = self.recover(&sp, &sf, &mut spool, orphan_pid);
+        assert!(
+            matches!(r, Err(MaildropError::RecoveryNeeded { .. })),
+            "{what}: {r:?} {notes:?}"
+        );
+        assert_bytes(&self.read(), &spool_before);
+        assert_eq!(
+            std::fs::read(&self.journal).unwrap(),
+            journal_before,
+            "{what}: the journal is kept as it was"
+        );
+    }
+
     /// Steps 1–3 of the update protocol and no further: a committed
     /// journal for this session's change, as the update writes it, with
     /// the spool not yet touched (a popper killed right at the commit
@@ -1230,22 +1250,8 @@ fn committed_journal_with_an_impossible_spool_is_left_for_the_administrator() {
     // else cut it, and rolling forward could lose what they kept.
     let (fx, scan, index, marks, _) = recovery_case(true);
     let h = fx.committed_journal(&scan, &index, &marks);
-    let jbytes = std::fs::read(&fx.journal).unwrap();
     fx.file.set_len(h.old_len.min(h.new_len()) - 1).unwrap();
-    let odd = fx.read();
-    let (sp, sf) = fx.session_file();
-    let mut spool = Some(fx.file.try_clone().unwrap());
-    let (r, _) = fx.recover(&sp, &sf, &mut spool, Some(h.pid));
-    assert!(
-        matches!(r, Err(MaildropError::RecoveryNeeded { .. })),
-        "{r:?}"
-    );
-    assert_bytes(&fx.read(), &odd);
-    assert_eq!(
-        std::fs::read(&fx.journal).unwrap(),
-        jbytes,
-        "journal kept as it was"
-    );
+    fx.assert_left_for_the_administrator(Some(h.pid), "spool cut short");
 }
 
 #[test]
@@ -1701,19 +1707,9 @@ fn recovery_refuses_a_spool_another_program_rewrote_after_the_crash() {
         };
         other[pos] ^= 0x20;
         std::fs::write(&fx.spool, &other).unwrap();
-        let (sp, sf) = fx.session_file();
-        let mut spool = Some(fx.file.try_clone().unwrap());
-        let (r, notes) = fx.recover(&sp, &sf, &mut spool, None);
-        assert!(
-            matches!(r, Err(MaildropError::RecoveryNeeded { .. })),
-            "{what}: {r:?} {notes:?}"
-        );
         assert_bytes(&fx.read(), &other);
-        assert_eq!(
-            std::fs::read(&fx.journal).unwrap(),
-            jbytes,
-            "{what}: the journal is kept"
-        );
+        fx.assert_left_for_the_administrator(None, what);
+        assert_eq!(std::fs::read(&fx.journal).unwrap(), jbytes, "{what}");
     }
 }
 
