@@ -688,6 +688,25 @@ def table(a, res):
 # --------------------------------------------------------------------------
 
 
+def rounds(a, res, servers, measure, rows, show, fresh=None, after=None):
+    """The timed runs of one scenario: `a.repeats` rounds, the servers in
+    turn within each (interleaved). Before each run, untimed: `fresh()`
+    (a fresh copy of the mailbox) if given, then settle(a); `measure(s)`
+    runs it; the result is kept under each of `rows` and printed with
+    `show(r)`. `after(rep)` ends a round (the qpopper copies baseline)."""
+    for rep in range(a.repeats):
+        for s in servers:
+            if fresh:
+                fresh()
+            settle(a)
+            r = measure(s)
+            for row in rows:
+                res.setdefault((row, s), []).append(r)
+            print(f"  run {rep + 1} {s}: {show(r)}", flush=True)
+        if after:
+            after(rep)
+
+
 def run(a):
     started = time.monotonic()
     import grp
@@ -737,12 +756,8 @@ def run(a):
         set_spool(a, sizes["small"][0])
         for s in SERVERS:  # warm-up (Dovecot builds its index)
             sessions(a, port[s], 3)
-        for rep in range(a.repeats):
-            for s in SERVERS:
-                settle(a)
-                r = sessions(a, port[s], a.sessions)
-                res.setdefault(("(a) sessions/s, small mailbox", s), []).append(r)
-                print(f"  run {rep + 1} {s}: {r['rate']:.1f} sessions/s", flush=True)
+        rounds(a, res, SERVERS, lambda s: sessions(a, port[s], a.sessions),
+               ["(a) sessions/s, small mailbox"], lambda r: f"{r['rate']:.1f} sessions/s")
 
         for size in ("medium", "large"):
             path, meta = sizes[size]
@@ -770,50 +785,44 @@ def run(a):
                     not_run[s] = (f"not run: ~40 ms a RETR (delayed ACK){est}; see the medium rows")
             for s in servers:
                 check(a, port[s], count)
-            for rep in range(a.repeats):
-                for s in servers:
-                    settle(a)
-                    r = check(a, port[s], count)
-                    res.setdefault((f"(b) check, {label}: login+STAT+UIDL+QUIT", s), []).append(r)
-                    res.setdefault((f"(e) peak RSS after login, (b) {label}", s), []).append(r)
-                    res.setdefault((f"(e) peak RSS of the whole process, (b) {label}", s), []).append(r)
-                    print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB", flush=True)
-                q = qpopper_copies(a, path, keep=True)
-                res.setdefault((f"(b) check, {label}: login+STAT+UIDL+QUIT", "qpopper"), []).append(q)
+            def copies(rep, key, keep):
+                q = qpopper_copies(a, path, keep=keep)
+                q["quit"] = q["time"]
+                res.setdefault((key, "qpopper"), []).append(q)
                 print(f"  run {rep + 1} qpopper's copies: {gen.fmt_t(q['time'])}", flush=True)
+
+            b_row = f"(b) check, {label}: login+STAT+UIDL+QUIT"
+            rounds(a, res, servers, lambda s: check(a, port[s], count),
+                   [b_row, f"(e) peak RSS after login, (b) {label}",
+                    f"(e) peak RSS of the whole process, (b) {label}"],
+                   lambda r: f"{gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB",
+                   after=lambda rep: copies(rep, b_row, keep=True))
             print(f"(c) RETR all pipelined, {label} ...", flush=True)
             set_spool(a, path)
             for s in servers:  # warm-up
                 download_pipelined(a, port[s], count)
-            for rep in range(a.repeats):
-                for s in servers:
-                    settle(a)
-                    r = download_pipelined(a, port[s], count)
-                    res.setdefault((f"(c) RETR all pipelined, {label}: MB/s at the client", s), []).append(r)
-                    print(f"  run {rep + 1} {s}: {r['mbps']:.0f} MB/s", flush=True)
-            for which, delete in (("c", False), ("d", True)):
+            rounds(a, res, servers, lambda s: download_pipelined(a, port[s], count),
+                   [f"(c) RETR all pipelined, {label}: MB/s at the client"],
+                   lambda r: f"{r['mbps']:.0f} MB/s")
+
+            def download_all(s, delete):
+                r = download(a, port[s], count, delete)
+                if delete and os.path.getsize(a.spool) > 4096:
+                    raise BenchError(f"{s}: after deleting everything the spool has {os.path.getsize(a.spool)} bytes")
+                return r
+
+            d_row = f"(d) RETR+DELE all, {label}: whole session"
+            for which, delete, rows in (
+                ("c", False, [f"(c) RETR all, {label}: MB/s at the client", f"(c) RETR all, {label}: whole session"]),
+                ("d", True, [d_row, f"(d) RETR+DELE all, {label}: QUIT"]),
+            ):
                 print(f"({which}) {'RETR+DELE' if delete else 'RETR'} all, {label} ...", flush=True)
-                for rep in range(a.repeats):
-                    for s in one_at_a_time:
-                        set_spool(a, path)
-                        settle(a)
-                        r = download(a, port[s], count, delete)
-                        if delete and os.path.getsize(a.spool) > 4096:
-                            raise BenchError(f"{s}: after deleting everything the spool has {os.path.getsize(a.spool)} bytes")
-                        if which == "c":
-                            res.setdefault((f"(c) RETR all, {label}: MB/s at the client", s), []).append(r)
-                            res.setdefault((f"(c) RETR all, {label}: whole session", s), []).append(r)
-                        else:
-                            res.setdefault((f"(d) RETR+DELE all, {label}: whole session", s), []).append(r)
-                            res.setdefault((f"(d) RETR+DELE all, {label}: QUIT", s), []).append(r)
-                        res.setdefault((f"(e) peak RSS after login, ({which}) {label}", s), []).append(r)
-                        print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, {r['mbps']:.0f} MB/s, "
-                              f"QUIT {gen.fmt_t(r['quit'])}, RSS {r['rss'] / 1e6:.1f} MB", flush=True)
-                    if delete:
-                        q = qpopper_copies(a, path, keep=False)
-                        q["quit"] = q["time"]
-                        res.setdefault((f"(d) RETR+DELE all, {label}: whole session copies", "qpopper"), []).append(q)
-                        print(f"  run {rep + 1} qpopper's copies: {gen.fmt_t(q['time'])}", flush=True)
+                rounds(a, res, one_at_a_time, lambda s, delete=delete: download_all(s, delete),
+                       rows + [f"(e) peak RSS after login, ({which}) {label}"],
+                       lambda r: (f"{gen.fmt_t(r['time'])}, {r['mbps']:.0f} MB/s, "
+                                  f"QUIT {gen.fmt_t(r['quit'])}, RSS {r['rss'] / 1e6:.1f} MB"),
+                       fresh=lambda: set_spool(a, path),
+                       after=(lambda rep: copies(rep, d_row + " copies", keep=False)) if delete else None)
             for key in [k for k in list(res) if isinstance(k, tuple) and label in k[0]]:
                 for s, why in refused.items():
                     res[(key[0], s)] = why
