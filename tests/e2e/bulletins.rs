@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use popper_e2e::mail::{Message, mbox, wire};
-use popper_e2e::pop::{Pop, unstuff};
+use popper_e2e::pop::{Pop, lf, unstuff};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
 
@@ -99,7 +99,7 @@ impl Bulls {
         let r = p.login(&self.u);
         assert!(r.starts_with(&format!("+OK {} has ", self.u.name)), "{r}");
         let (_, uidl) = p.multi("UIDL");
-        (p, listing(&unix(&uidl)).len())
+        (p, listing(&lf(&uidl)).len())
     }
 
     fn to(&self) -> String {
@@ -107,19 +107,13 @@ impl Bulls {
     }
 }
 
-fn unix(b: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(b)
-        .replace("\r\n", "\n")
-        .into_bytes()
-}
-
 /// UIDs and sizes of the session's messages.
 fn uids_and_sizes(p: &mut Pop) -> (Vec<String>, Vec<u64>) {
     let (_, uidl) = p.multi("UIDL");
     let (_, list) = p.multi("LIST");
     (
-        listing(&unix(&uidl)).into_iter().map(|(_, u)| u).collect(),
-        listing(&unix(&list))
+        listing(&lf(&uidl)).into_iter().map(|(_, u)| u).collect(),
+        listing(&lf(&list))
             .into_iter()
             .map(|(_, s)| s.parse().unwrap())
             .collect(),

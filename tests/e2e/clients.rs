@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use popper_e2e::mail::{Message, mbox, tricky, wire};
+use popper_e2e::pop::lf;
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;
 
@@ -31,12 +32,6 @@ fn expected(msgs: &[Message], uidl: &str) -> BTreeMap<String, Vec<u8>> {
         .zip(uids)
         .map(|(m, u)| (u.to_string(), wire(&m.content, u)))
         .collect()
-}
-
-fn lf(crlf: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(crlf)
-        .replace("\r\n", "\n")
-        .into_bytes()
 }
 
 /// The value of the `X-UIDL:` header a delivered message carries.

@@ -23,17 +23,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use popper_e2e::mail::{Message, mbox, wire};
-use popper_e2e::pop::{Pop, unstuff};
+use popper_e2e::pop::{Pop, lf, unstuff};
 use popper_e2e::users::user;
 
 use crate::mailbox::listing;
 use crate::served;
-
-fn unix(b: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(b)
-        .replace("\r\n", "\n")
-        .into_bytes()
-}
 
 #[test]
 fn long_arguments_are_answered_with_bounded_replies() {
@@ -97,7 +91,7 @@ fn format_strings_in_names_headers_and_uids_are_data() {
     p.login(&alice);
     assert_eq!(p.cmd("UIDL 1"), "+OK 1 %s%n%x%d");
     let (_, all) = p.multi("UIDL");
-    assert_eq!(unix(&all), b"1 %s%n%x%d\n");
+    assert_eq!(lf(&all), b"1 %s%n%x%d\n");
     assert!(p.cmd("EUIDL 1").starts_with("-ERR Unknown command"));
     let (status, body) = p.multi("RETR 1");
     let want = wire(&m.content, "%s%n%x%d");
@@ -123,9 +117,9 @@ fn a_long_line_cannot_smuggle_a_message() {
     let r = p.login(&alice);
     assert!(r.contains("has 2 messages"), "{r}");
     let (_, list) = p.multi("LIST");
-    let sizes = listing(&unix(&list));
+    let sizes = listing(&lf(&list));
     let (_, uidl) = p.multi("UIDL");
-    let uids = listing(&unix(&uidl));
+    let uids = listing(&lf(&uidl));
     let (status, got) = p.multi("RETR 1");
     let want = wire(&m.content, &uids[0].1);
     assert_eq!(status, format!("+OK {} octets", want.len()));

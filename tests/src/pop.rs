@@ -140,3 +140,11 @@ pub fn unstuff(body: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A reply body with CRLF line ends turned back into LF (for comparing
+/// listings and texts; lossy outside UTF-8).
+pub fn lf(crlf: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(crlf)
+        .replace("\r\n", "\n")
+        .into_bytes()
+}
