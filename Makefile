@@ -58,7 +58,7 @@ lint: setup-build
 
 # The feature matrix: default, without bulletins, and apop-only.
 unit: setup-build
-	$(CARGO) test --locked -p popper -p popauth
+	$(CARGO) test --locked -p pop3-core -p popper -p popauth
 	$(CARGO) test --locked -p popper --no-default-features
 	$(CARGO) test --locked -p popper --features apop-only
 

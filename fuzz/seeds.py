@@ -36,9 +36,23 @@ records = [b"\x9e\x9a\x8c\x8b\x00", b"", b"\x00\x00", b"\xff\xfe\x00tail", b"ali
 
 targets = {
     "line_tokenizer": [bytes([rng.randrange(1, 256)]) + c for c in commands],
-    "session": [bytes([f]) + c for c in commands for f in (0, 0x4D, 0xFF)],
+    # Two option bytes: session settings, then EOF/APOP users/cut-off/chunk.
+    "session": [bytes([f, m]) + c for c in commands for f in (0, 0x4D, 0xFF) for m in (0, 0x25)],
     "mbox_scan_wire": [bytes([s]) + sp for sp in spools for s in (1, 7, 255)],
     "popauth_record": records,
+    # The header text before its checksum line (the target seals it).
+    "journal_header": [
+        b"popper-journal 1\npid 4242\nspool 2049:1234567\nfrom 100\nold-length 500\ntail-length 300\nsample 46726f6d\nbefore 0000000000001234\nat 46726f6d\nmerges-temp-drop 1\ndelivered-through 23\n",
+        b"popper-journal 1\npid 1\nspool 0:0\nfrom 0\nold-length 0\ntail-length 0\nsample \nbefore 0\nat \nmerges-temp-drop 0\n",
+    ],
+    # The index after its stamp: length, format, count, entries (the
+    # target adds magic, stamp and checksum).
+    "scan_index": [
+        (147).to_bytes(8, "little") + (0).to_bytes(4, "little") + (1).to_bytes(8, "little")
+        + b"".join(v.to_bytes(8, "little") for v in (0, 48, 118, 147, 147, 106, 0x1234))
+        + b"\x00\x20" + b"77ffa6bafb637ac9774fa2615b3b449b",
+        (0).to_bytes(8, "little") + (0).to_bytes(4, "little") + (0).to_bytes(8, "little"),
+    ],
 }
 for name, seeds in targets.items():
     d = os.path.join(out, name)

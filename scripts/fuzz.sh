@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${FUZZ_SECONDS:-120}
-targets=${FUZZ_TARGETS:-"line_tokenizer session mbox_scan_wire popauth_record"}
+targets=${FUZZ_TARGETS:-"line_tokenizer session mbox_scan_wire journal_header scan_index popauth_record"}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"
@@ -20,10 +20,10 @@ python3 fuzz/seeds.py fuzz/corpus >/dev/null
 summary=()
 for t in $targets; do
   log=$(mktemp)
-  regress="fuzz/regressions/$t"
-  if [ -d "$regress" ]; then
-    echo "fuzz: $t: replaying $(ls "$regress" | wc -l) regression input(s)"
-    if ! cargo fuzz run -s none "$t" "$regress"/* >"$log" 2>&1; then
+  mapfile -t regress < <(find "fuzz/regressions/$t" -type f ! -name README 2>/dev/null | sort)
+  if [ ${#regress[@]} -gt 0 ]; then
+    echo "fuzz: $t: replaying ${#regress[@]} regression input(s)"
+    if ! cargo fuzz run -s none "$t" "${regress[@]}" >"$log" 2>&1; then
       tail -40 "$log"; echo "fuzz: $t FAILED on a regression input" >&2; exit 1
     fi
   fi

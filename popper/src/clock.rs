@@ -1,12 +1,25 @@
-//! The wall clock, read in one place (the core never reads it).
+//! The clocks, read in one place (the protocol core never reads one).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The wall clock.
+pub fn system_time() -> SystemTime {
+    SystemTime::now()
+}
+
+/// The monotonic clock, for deadlines and waits.
+pub fn monotonic() -> Instant {
+    Instant::now()
+}
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    since_epoch().as_secs() as i64
+}
+
+/// The wall clock since the epoch (zero for a clock set before it).
+pub fn since_epoch() -> std::time::Duration {
+    system_time().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Days since the epoch (the unit of shadow's date fields).

@@ -3,18 +3,23 @@
 //! # The shape
 //!
 //! ```text
-//! stdin ─▶ protocol::line ─▶ protocol::command ─▶ protocol::session ─▶ Step ─▶ serve
-//!          (bounded)          (pure)               (pure)                     (all I/O)
+//! stdin ─▶ pop3_core::drive (line ─▶ command ─▶ session ─▶ Step) ─▶ serve::ServeHost
+//!          (the one dispatch loop, pure)                            (all I/O)
 //! ```
 //!
-//! * [`protocol`] is the sans-IO core: framing, tokenizing, the state
-//!   machine, every reply text. It never touches a file, a uid or a clock.
-//! * [`maildrop`] holds the messages: the mbox spool (and an in-memory
-//!   maildrop for tests), behind the [`maildrop::Maildrop`] trait.
+//! * The sans-IO core is its own crate, [`pop3_core`]: framing,
+//!   tokenizing, the state machine, every reply text, the [`Maildrop`]
+//!   trait and the one dispatch loop. It has no `nix`, `libc` or file
+//!   system to reach for.
+//! * [`maildrop`] holds the messages: the mbox spool, behind the core's
+//!   trait; its errors become the core's storage errors at the seam.
 //! * [`auth`] decides logins; [`privilege`] crosses from root to the user.
-//! * [`serve`] is the driver: it reads the client, feeds the core and
-//!   carries out each step; `main.rs` only builds the configuration and
-//!   calls it.
+//! * [`serve`] is the host the loop runs on: it reads and writes the
+//!   client, checks logins, opens the mailbox and logs what the loop
+//!   reports; `main.rs` only builds the configuration and calls it.
+//! * [`limits`] lists every bound and why; [`config`] every setting.
+//!
+//! [`Maildrop`]: pop3_core::maildrop::Maildrop
 //!
 //! # Privilege map
 //!
@@ -39,11 +44,12 @@ pub mod auth;
 pub mod bulletin;
 pub mod clock;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+pub mod limits;
 pub mod log;
 pub mod maildrop;
 pub mod peer;
 pub mod privilege;
-pub mod protocol;
 pub mod serve;
-pub mod sim;
 pub mod sys;

@@ -36,6 +36,19 @@ impl Dropped {
     pub fn gid(&self) -> u32 {
         self.gid
     }
+
+    /// A token for `uid`, for unit tests that call storage code directly
+    /// (they run as whoever runs them; nothing is dropped).
+    #[cfg(test)]
+    pub fn for_tests(uid: u32) -> Dropped {
+        Dropped { uid, gid: 0 }
+    }
+
+    /// A token for the user the tests run as.
+    #[cfg(test)]
+    pub fn current_for_tests() -> Dropped {
+        Dropped::for_tests(nix::unistd::geteuid().as_raw())
+    }
 }
 
 /// Why the privilege drop failed (the session must end).
@@ -60,26 +73,26 @@ pub fn spool_group(spool_dir: &Path) -> Option<u32> {
 /// root), nothing changes.
 pub fn become_user(account: &Account, extra_group: Option<u32>) -> Result<Dropped, PrivError> {
     let err = |what: &str, e: nix::Error| PrivError(format!("{what}: {e}"));
-    if account.uid == 0 {
+    if account.uid() == 0 {
         return Err(PrivError("refusing to serve mail as root".into()));
     }
-    let uid = Uid::from_raw(account.uid);
-    let gid = Gid::from_raw(account.gid);
+    let uid = Uid::from_raw(account.uid());
+    let gid = Gid::from_raw(account.gid());
     if !Uid::effective().is_root() {
         // Started as the user (a pipe from a shell): nothing to drop.
         let r = getresuid().map_err(|e| err("getresuid", e))?;
         if r.real == uid && r.effective == uid && r.saved == uid {
             return Ok(Dropped {
-                uid: account.uid,
-                gid: account.gid,
+                uid: account.uid(),
+                gid: account.gid(),
             });
         }
         return Err(PrivError(format!(
             "not root and not running as {}",
-            account.name
+            account.name()
         )));
     }
-    let name = std::ffi::CString::new(account.name.as_bytes())
+    let name = std::ffi::CString::new(account.name().as_bytes())
         .map_err(|_| PrivError("bad user name".into()))?;
     let mut groups = getgrouplist(&name, gid).map_err(|e| err("getgrouplist", e))?;
     if let Some(g) = extra_group.map(Gid::from_raw)
@@ -110,7 +123,7 @@ pub fn become_user(account: &Account, extra_group: Option<u32>) -> Result<Droppe
         return Err(PrivError("root could be regained".into()));
     }
     Ok(Dropped {
-        uid: account.uid,
-        gid: account.gid,
+        uid: account.uid(),
+        gid: account.gid(),
     })
 }

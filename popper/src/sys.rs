@@ -150,9 +150,7 @@ pub fn try_random_u64() -> Option<u64> {
 /// time and the pid, which are unique enough for a name.
 pub fn random_u64() -> u64 {
     try_random_u64().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let t = crate::clock::since_epoch().as_nanos();
         (t as u64) ^ (u64::from(std::process::id()) << 32)
     })
 }

@@ -218,11 +218,16 @@ fn mpop_downloads_everything_into_a_maildir() {
         );
     }
     // With keep=on mpop retrieves (RETR marks read): the messages stay, now
-    // carrying their X-UIDL and Status: RO.
+    // carrying their X-UIDL and Status: RO — each inserted line ending as
+    // its message's lines do (the CRLF one gets CRLF, no bare LF).
     let after = String::from_utf8(sb.read_spool(&alice)).unwrap();
     assert_eq!(
-        after.matches("\nStatus: RO\n").count(),
+        after.matches("\nStatus: RO\n").count() + after.matches("\r\nStatus: RO\r\n").count(),
         msgs.len(),
+        "{after}"
+    );
+    assert!(
+        after.contains("\r\nSubject: crlf\r\nFrom: <c@example.com>\r\nStatus: RO\r\n\r\n"),
         "{after}"
     );
     // A second run with only-new fetches nothing: the UIDs did not change.

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use popauth::db::{Access, AuthDb, DbError, LOCK_WAIT, strip_os};
 
-use crate::protocol::error::AuthError;
+use pop3_core::error::AuthError;
 
 /// The result of a login attempt and whether the failure delay applies.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ pub fn check_pass(
         return Outcome::now(Err(AuthError::UidBlocked(block_uid)));
     }
     match passwd::verify(&account, password, today) {
-        Ok(passwd::Verdict::Good) => Outcome::now(Ok(account)),
+        Ok(passwd::Verdict::Good) => Outcome::now(Ok(Account::proven(account))),
         Ok(passwd::Verdict::Bad) => Outcome::fail(AuthError::BadPassword),
         Ok(passwd::Verdict::AccountExpired) => Outcome::fail(AuthError::AccountExpired),
         Ok(passwd::Verdict::PasswordExpired) => Outcome::fail(AuthError::PasswordExpired),
@@ -103,10 +103,8 @@ pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
     let Ok(Some(account)) = passwd::lookup(user) else {
         return Ok(());
     };
-    let d = match open_db(db) {
-        Ok(d) => d,
-        Err(AuthError::ApopDbUnavailable(why)) if why == MISSING => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(d) = open_db(db)? else {
+        return Ok(());
     };
     // A record without a secret (qpopper 4 writes one for SCRAM-only
     // users) gives no APOP login, so it does not force APOP either:
@@ -118,24 +116,25 @@ pub fn may_use_pass(user: &[u8], db: &Path) -> Result<(), AuthError> {
     }
 }
 
-/// How [`open_db`] says the database does not exist.
+/// What the log says of an APOP login when there is no database.
 const MISSING: &str = "No such file or directory";
 
 /// Opens the APOP database for reading as popper does: mode 0600 and an
 /// owner of root or `pop` checked on the open descriptor before gdbm reads
 /// a byte (popper is root here; gdbm must not parse a file anyone else
-/// could have written).
-fn open_db(db: &Path) -> Result<AuthDb, AuthError> {
+/// could have written). `Ok(None)`: there is no database.
+fn open_db(db: &Path) -> Result<Option<AuthDb>, AuthError> {
     let mut owners = vec![0];
     if let Ok(Some(pop)) = nix::unistd::User::from_name(popauth::app::POP_USER) {
         owners.push(pop.uid.as_raw());
     }
-    AuthDb::open_owned(db, Access::Read, LOCK_WAIT, &owners).map_err(|e| match e {
-        DbError::WrongMode(m) => AuthError::ApopDbMode(m),
-        DbError::Lock(e) => AuthError::ApopDbLock(strip_os(&e)),
-        DbError::Missing => AuthError::ApopDbUnavailable(MISSING.into()),
-        e => AuthError::ApopDbUnavailable(e.to_string()),
-    })
+    match AuthDb::open_owned(db, Access::Read, LOCK_WAIT, &owners) {
+        Ok(d) => Ok(Some(d)),
+        Err(DbError::Missing) => Ok(None),
+        Err(DbError::WrongMode(m)) => Err(AuthError::ApopDbMode(m)),
+        Err(DbError::Lock(e)) => Err(AuthError::ApopDbLock(strip_os(&e))),
+        Err(e) => Err(AuthError::ApopDbUnavailable(e.to_string())),
+    }
 }
 
 /// APOP: checks `digest` for `user` against the challenge `timestamp`
@@ -165,7 +164,8 @@ pub fn check_apop(
         return now(Err(AuthError::RootDenied));
     }
     let d = match open_db(db) {
-        Ok(d) => d,
+        Ok(Some(d)) => d,
+        Ok(None) => return now(Err(AuthError::ApopDbUnavailable(MISSING.into()))),
         Err(e) => return now(Err(e)),
     };
     let secret = match d.secret(account.name.as_bytes()) {
@@ -179,7 +179,7 @@ pub fn check_apop(
     drop(d);
     let expected = zeroize::Zeroizing::new(apop::digest_hex(timestamp, &secret));
     if apop::digest_matches(&expected, digest) {
-        now(Ok(account))
+        now(Ok(Account::proven(account)))
     } else {
         Outcome::fail(AuthError::DigestMismatch)
     }

@@ -12,9 +12,9 @@ use subtle::ConstantTimeEq;
 
 use crate::sys;
 
-/// A passwd entry: the identity popper becomes after authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+/// A passwd entry, before anything is proven about whoever named it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
     /// The canonical login name from passwd.
     pub name: String,
     /// Numeric user id.
@@ -25,8 +25,42 @@ pub struct Account {
     pub home: std::path::PathBuf,
 }
 
+/// An authenticated user: the identity popper becomes. Only a successful
+/// check in [`crate::auth`] makes one (its fields are private and it
+/// cannot be cloned), so `privilege::become_user` can only be given an
+/// account whose password or digest was proven.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Account(Entry);
+
+impl Account {
+    /// The entry whose credentials were proven (auth only).
+    pub(super) fn proven(entry: Entry) -> Account {
+        Account(entry)
+    }
+
+    /// The canonical login name from passwd.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Numeric user id.
+    pub fn uid(&self) -> u32 {
+        self.0.uid
+    }
+
+    /// Primary group id.
+    pub fn gid(&self) -> u32 {
+        self.0.gid
+    }
+
+    /// Home directory.
+    pub fn home(&self) -> &std::path::Path {
+        &self.0.home
+    }
+}
+
 /// Looks a name up in passwd. `Ok(None)` when there is no such user.
-pub fn lookup(name: &[u8]) -> std::io::Result<Option<Account>> {
+pub fn lookup(name: &[u8]) -> std::io::Result<Option<Entry>> {
     let Ok(s) = std::str::from_utf8(name) else {
         return Ok(None);
     };
@@ -34,7 +68,7 @@ pub fn lookup(name: &[u8]) -> std::io::Result<Option<Account>> {
         return Ok(None);
     }
     match nix::unistd::User::from_name(s) {
-        Ok(Some(u)) => Ok(Some(Account {
+        Ok(Some(u)) => Ok(Some(Entry {
             name: u.name,
             uid: u.uid.as_raw(),
             gid: u.gid.as_raw(),
@@ -61,7 +95,7 @@ pub enum Verdict {
 /// Checks `password` for `account` against shadow; `today` in days since
 /// the epoch. Expiry is only reported for the right password, so it reveals
 /// nothing to someone guessing.
-pub fn verify(account: &Account, password: &[u8], today: i64) -> std::io::Result<Verdict> {
+pub fn verify(account: &Entry, password: &[u8], today: i64) -> std::io::Result<Verdict> {
     let Ok(cname) = CString::new(account.name.as_bytes()) else {
         burn(password);
         return Ok(Verdict::Bad);

@@ -17,8 +17,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-/// Names longer than this cannot be logins (qpopper truncated to 64).
-const MAX_NAME: usize = 64;
+// Names longer than this cannot be logins (qpopper truncated to 64).
+use crate::limits::MAX_USER as MAX_NAME;
 
 /// The allow and deny lists in force (`None`: not enabled).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,9 +11,9 @@
 //! lines, and several `To:` headers become one (2.53 rewrote each line
 //! that began `To:` and left the continuations in place).
 
-use crate::maildrop::mbox::append::NewMessage;
+use crate::maildrop::login_mail::NewMessage;
 use crate::maildrop::mbox::envelope::is_envelope;
-use crate::protocol::wire::starts_with_ci;
+use crate::maildrop::mbox::render::starts_with_ci;
 
 /// Why a bulletin file cannot be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

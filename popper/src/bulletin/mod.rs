@@ -23,14 +23,12 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::maildrop::mbox::append::{Arrivals, LoginMail};
-use crate::maildrop::mbox::fs_error;
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::error::fs_error;
+use crate::maildrop::login_mail::{Arrivals, LoginMail};
 use crate::privilege::Dropped;
-use crate::protocol::error::MaildropError;
 
-/// The largest bulletin file delivered: a bulletin is a notice, and the
-/// whole of it is held in memory while it is rewritten.
-pub const MAX_BULLETIN: u64 = 1 << 20;
+pub use crate::limits::MAX_BULLETIN;
 
 /// The bulletins of one login.
 #[derive(Debug)]

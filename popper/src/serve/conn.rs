@@ -15,26 +15,10 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+pub use pop3_core::drive::Input;
+
+use crate::limits::FLUSH_AT;
 use crate::maildrop::Output;
-
-/// Bytes read from the client per `read`.
-pub const READ_SIZE: usize = 16 << 10;
-
-/// Replies are written out once this much is buffered.
-pub const FLUSH_AT: usize = 64 << 10;
-
-/// What a read produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Input {
-    /// This many bytes.
-    Data(usize),
-    /// The client closed its side.
-    Eof,
-    /// Nothing arrived within the idle timeout.
-    Timeout,
-    /// SIGHUP or SIGTERM arrived.
-    Hangup,
-}
 
 /// The two ends of a client connection.
 pub struct Conn<'a> {
@@ -114,6 +98,9 @@ impl<'a> Conn<'a> {
                 Ok(n) => done += n,
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => {
+                    // What did go out counts: it decides which RETRs the
+                    // client received to their end.
+                    self.written += done as u64;
                     self.broken = true;
                     self.out.clear();
                     return Err(e.into());

@@ -1,26 +1,28 @@
-//! Carrying out [`Step::Authenticate`](crate::protocol::session::Step):
-//! the one place where popper crosses from root to the mail user.
+//! Checking a login and opening the mailbox: the one place where popper
+//! crosses from root to the mail user.
 //!
 //! Order: check the proof as root (shadow needs it), sleep the failure
 //! delay on a failure the delay applies to, then `become_user` (verified),
 //! and only then open the maildrop as the user.
 
+use pop3_core::error::AuthError;
+use pop3_core::session::{AuthFailure, AuthRequest, Proof};
+
 use crate::auth;
 use crate::config::Config;
 use crate::log::Log;
+use crate::maildrop::Maildrop;
+use crate::maildrop::error::MaildropError;
 use crate::maildrop::mbox::{MboxDrop, MboxOptions, lock::LockConfig};
 use crate::peer::Peer;
 use crate::privilege;
-use crate::protocol::error::{AuthError, MaildropError};
-use crate::protocol::session::{AuthFailure, AuthRequest, Proof};
 
-/// Who logged in and how, for the log and the statistics line.
-#[derive(Debug)]
+/// Who logged in, and their open mailbox.
 pub struct LoggedIn {
     /// The canonical login name.
     pub user: String,
     /// The open mailbox.
-    pub drop: MboxDrop,
+    pub drop: Box<dyn Maildrop>,
 }
 
 /// Checks a login and, when it succeeds, becomes the user and opens the
@@ -77,12 +79,15 @@ pub fn login(
     };
     let dropped = privilege::become_user(&account, privilege::spool_group(&cfg.spool_dir))
         .map_err(|e| {
-            log.err(&format!("cannot become {}: {e}", account.name));
-            AuthFailure::Maildrop(MaildropError::Io {
-                op: "change to the user".into(),
-                path: account.name.clone(),
-                errno: 0,
-            })
+            log.err(&format!("cannot become {}: {e}", account.name()));
+            AuthFailure::Storage(
+                MaildropError::Io {
+                    op: "change to the user".into(),
+                    path: account.name().to_string(),
+                    errno: 0,
+                }
+                .into(),
+            )
         })?;
     let opts = MboxOptions {
         spool_dir: cfg.spool_dir.clone(),
@@ -100,41 +105,29 @@ pub fn login(
             &dropped,
             dir,
             cfg.max_bulletins,
-            &account.home,
-            format!("{}@{host}", account.name),
+            account.home(),
+            format!("{}@{host}", account.name()),
             crate::clock::now(),
         )
     });
     #[cfg(feature = "bulletins")]
     let mail = bulletins
         .as_ref()
-        .map(|b| b as &dyn crate::maildrop::mbox::append::LoginMail);
+        .map(|b| b as &dyn crate::maildrop::login_mail::LoginMail);
     #[cfg(not(feature = "bulletins"))]
     let mail = None;
-    match MboxDrop::open(&dropped, &account.name, opts, mail) {
-        Ok(drop) => {
-            log.debug(&format!(
-                "{}: {} messages, {}",
-                account.name,
-                drop.scan().msgs.len(),
-                if drop.scan_from_index() {
-                    "the scan taken from the index"
-                } else {
-                    "the spool scanned"
-                }
-            ));
-            Ok(LoggedIn {
-                user: account.name,
-                drop,
-            })
-        }
+    match MboxDrop::open(&dropped, account.name(), opts, mail) {
+        Ok(drop) => Ok(LoggedIn {
+            user: account.name().to_string(),
+            drop: Box::new(drop),
+        }),
         Err(e) => {
             log.notice(&format!(
                 "{}@{}: cannot open the mailbox: {e}",
-                account.name,
+                account.name(),
                 peer.describe()
             ));
-            Err(AuthFailure::Maildrop(e))
+            Err(AuthFailure::Storage(e.into()))
         }
     }
 }

@@ -1,33 +1,33 @@
-//! The driver: the only code that does I/O for a session.
+//! The real host of a session: the client on two file descriptors, logins
+//! against the system, the mailbox on disk, syslog.
 //!
-//! It reads the client through [`conn::Conn`], frames lines with
-//! [`LineBuf`], hands each to the [`Session`] and carries out the
-//! [`Step`] it returns: replies are written, logins go to [`login`], RETR
-//! and TOP stream through the maildrop, the update runs at QUIT. Every
-//! session ends in exactly one [`SessionEnd`], which decides the exit
-//! status.
+//! The session itself runs in the protocol core's one dispatch loop
+//! ([`pop3_core::drive::drive`]); [`ServeHost`] is what it runs on: reads
+//! through [`conn::Conn`] with the idle timeout, logins through [`login`],
+//! and every [`Event`] logged in qpopper's words. Every session ends in
+//! exactly one [`SessionEnd`], which decides the exit status.
 
 pub mod conn;
 pub mod login;
 
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use self::conn::{Conn, Input, READ_SIZE};
-use self::login::LoggedIn;
+use pop3_core::capa::capabilities;
+use pop3_core::command::Tokens;
+use pop3_core::drive::{Event, Host, Input, drive};
+use pop3_core::error::AuthError;
+use pop3_core::greeting::{Challenge, Greeting};
+use pop3_core::line::Frame;
+use pop3_core::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd};
+
+use self::conn::Conn;
 use crate::config::{Config, VERSION};
 use crate::log::{Log, printable};
-use crate::maildrop::{Maildrop, SendError};
+use crate::maildrop::{Maildrop, Note, Output};
 use crate::peer::Peer;
-use crate::protocol::capa::capabilities;
-use crate::protocol::command::Tokens;
-use crate::protocol::error::{AuthError, MaildropError};
-use crate::protocol::greeting::{Challenge, Greeting};
-use crate::protocol::index::Index;
-use crate::protocol::line::{Frame, LineBuf};
-use crate::protocol::reply::{ErrReply, Reply};
-use crate::protocol::session::{Abort, AuthFailure, Session, SessionConfig, SessionEnd, Step};
 
 /// The exit status for each way a session ends (see popper(8)).
 pub fn exit_status(end: SessionEnd) -> ExitCode {
@@ -51,32 +51,15 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".to_string())
 }
 
-/// What carrying out a step led to.
-enum Next {
-    /// Read the next command.
-    Continue,
-    /// The session ended: sign off.
-    Close(SessionEnd),
-    /// Tell the session whether USER may go on to PASS.
-    UserChecked(Result<(), AuthError>),
-    /// Tell the session how the login went.
-    Auth(Result<Index, AuthFailure>),
-    /// Tell the session how the update went.
-    Committed(Result<(), MaildropError>),
-    /// The client vanished while we wrote to it.
-    Abort(Abort),
-}
-
-/// Everything a session's driver holds besides the core.
-struct Driver<'a> {
+/// Everything a session's host holds.
+struct ServeHost<'a> {
     cfg: &'a Config,
     log: &'a Log,
     peer: &'a mut Peer,
     host: String,
-    /// The APOP challenge sent in the greeting, if any.
-    timestamp: Option<String>,
     conn: Conn<'a>,
-    user: Option<LoggedIn>,
+    /// Who logged in, once someone has.
+    user: Option<String>,
 }
 
 /// Serves one client on `input`/`output` until the session ends.
@@ -107,229 +90,157 @@ pub fn run(
             time: crate::clock::now(),
             nonce,
         });
-    let greeting = Greeting::new(&host, VERSION, cfg.shy, challenge);
-    let timestamp = greeting.timestamp().map(str::to_string);
-    let mut session = Session::new(SessionConfig {
-        greeting,
+    let session = SessionConfig {
+        greeting: Greeting::new(&host, VERSION, cfg.shy, challenge),
         apop_only: APOP_ONLY,
         update_on_abort: cfg.update_on_abort,
         capabilities: capabilities(APOP_ONLY, VERSION),
         max_auth_failures: cfg.max_auth_failures,
-    });
+    };
     log.debug(&format!(
         "(v{VERSION}) Servicing request from \"{}\" at {}",
         peer.name(),
         peer.addr()
     ));
-    let mut d = Driver {
+    let mut h = ServeHost {
         cfg,
         log,
         peer,
         host,
-        timestamp,
         conn: Conn::new(input, output, timeout),
         user: None,
     };
-    session.greeting().write_to(d.conn.buffer());
-    let end = d.serve(&mut session);
-    // The mailbox is closed (its session lock released) before the
-    // sign-off, as qpopper removed its temporary drop first: a client that
-    // has read the sign-off may log in again at once.
-    let who = d.user.take().map(|u| u.user);
-    session.sign_off().write_to(d.conn.buffer());
-    let _ = d.conn.flush();
-    let who = who.unwrap_or_else(|| "(none)".to_string());
-    d.log.debug(&format!(
+    let end = drive(&mut h, session).end;
+    let who = h.user.as_deref().unwrap_or("(none)");
+    log.debug(&format!(
         "(v{VERSION}) Ending request from \"{who}\" at {}: {end:?}",
-        d.peer.describe()
+        h.peer.describe()
     ));
     end
 }
 
-impl Driver<'_> {
-    fn serve(&mut self, session: &mut Session) -> SessionEnd {
-        let mut lines = LineBuf::new();
-        let mut buf = vec![0u8; READ_SIZE];
-        loop {
-            while let Some(frame) = lines.next_frame() {
-                self.log_command(&frame);
-                let next = self.carry_out(session.on_frame(frame));
-                if let Some(end) = self.follow(session, next) {
-                    return end;
-                }
+impl Output for ServeHost<'_> {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self.conn.buffer()
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        Output::drain(&mut self.conn)
+    }
+}
+
+impl Host for ServeHost<'_> {
+    type Drop = Box<dyn Maildrop>;
+
+    fn read(&mut self, buf: &mut [u8]) -> Input {
+        // A read error is a client that went away.
+        self.conn.read(buf).unwrap_or(Input::Eof)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.flush()
+    }
+
+    fn written(&self) -> u64 {
+        self.conn.written
+    }
+
+    fn check_user(&mut self, user: &[u8]) -> Result<(), AuthError> {
+        crate::auth::may_use_pass(user, &self.cfg.apop_db)
+    }
+
+    fn login(
+        &mut self,
+        req: &AuthRequest,
+        timestamp: Option<&str>,
+    ) -> Result<Box<dyn Maildrop>, AuthFailure> {
+        let ts = timestamp.unwrap_or("");
+        let u = login::login(self.cfg, self.log, self.peer, &self.host, ts, req)?;
+        if self.cfg.reverse_lookup {
+            self.peer.resolve();
+        }
+        self.user = Some(u.user);
+        Ok(u.drop)
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        let log = self.log;
+        let who = self.user.as_deref().unwrap_or("(none)");
+        match event {
+            Event::Command(frame) => self.log_command(frame),
+            Event::Reply { .. } => {}
+            // Every -ERR is logged, as qpopper did: `user@client: -ERR text`.
+            Event::ErrSent(line) => {
+                let text = line.strip_suffix(b"\r\n").unwrap_or(line);
+                log.notice(&format!(
+                    "{who}@{}: {}",
+                    self.peer.describe(),
+                    printable(text)
+                ));
             }
-            let discarded = lines.take_discarded();
-            if discarded > 0 {
-                self.log.notice(&format!(
-                    "Excessive input from {}; discarded {discarded} bytes",
+            Event::Discarded(n) => log.notice(&format!(
+                "Excessive input from {}; discarded {n} bytes",
+                self.peer.describe()
+            )),
+            Event::DiscardsSuppressed => log.notice(&format!(
+                "Excessive input from {}: further over-long lines in this session are not logged",
+                self.peer.describe()
+            )),
+            Event::Note(Note::Notice(t)) => log.notice(&format!("{who}: {t}")),
+            Event::Note(Note::Debug(t)) => log.debug(&format!("{who}: {t}")),
+            Event::LoggedIn { count, octets } => {
+                // The login's garbage (passwd/shadow reading, the scan,
+                // UID de-duplication, the entries copied into the index)
+                // goes back to the kernel rather than staying in the
+                // session's RSS (make bench, row e).
+                crate::sys::trim_heap();
+                let plural = if count == 1 { "" } else { "s" };
+                log.notice(&format!(
+                    "POP login by user \"{who}\" at {} ({count} message{plural}, {octets} octets)",
                     self.peer.describe()
                 ));
             }
-            let why = if self.conn.flush().is_err() {
-                Abort::Hangup
-            } else {
-                match self.conn.read(&mut buf) {
-                    Ok(Input::Data(n)) => {
-                        lines.push(&buf[..n]);
-                        continue;
-                    }
-                    Ok(Input::Eof) | Err(_) => Abort::Eof,
-                    Ok(Input::Timeout) => Abort::Timeout,
-                    Ok(Input::Hangup) => Abort::Hangup,
-                }
-            };
-            let next = self.carry_out(session.on_abort(why));
-            return self.follow(session, next).unwrap_or(SessionEnd::ClientGone);
-        }
-    }
-
-    /// Feeds the results of steps back into the session until it waits for
-    /// input (`None`) or ends.
-    fn follow(&mut self, session: &mut Session, mut next: Next) -> Option<SessionEnd> {
-        loop {
-            next = match next {
-                Next::Continue => return None,
-                Next::Close(end) => return Some(end),
-                Next::UserChecked(r) => self.carry_out(session.on_user(r)),
-                Next::Auth(outcome) => self.carry_out(session.on_auth(outcome)),
-                Next::Committed(result) => self.carry_out(session.on_committed(result)),
-                Next::Abort(why) => self.carry_out(session.on_abort(why)),
-            };
-        }
-    }
-
-    fn carry_out(&mut self, step: Step<'_>) -> Next {
-        match step {
-            Step::Nothing => Next::Continue,
-            Step::Reply(r) => {
-                if r.is_err() {
-                    self.log_err(&r.to_bytes());
-                }
-                r.write_to(self.conn.buffer());
-                // Written out as it grows: a pipelined burst of LIST or
-                // UIDL must not pile up in memory until the burst is done.
-                match crate::maildrop::Output::drain(&mut self.conn) {
-                    Ok(()) => Next::Continue,
-                    Err(_) => Next::Abort(Abort::Hangup),
-                }
+            Event::SendFailed { msg, error } => {
+                log.err(&format!("{who}: reading message {}: {error}", msg.0))
             }
-            Step::Send {
-                head,
+            Event::SizeMismatch {
                 msg,
-                uid,
-                body_lines,
-                size,
+                announced,
+                sent,
             } => {
-                let Some(u) = self.user.as_mut() else {
-                    return Next::Close(SessionEnd::ServerFault);
-                };
-                let mark = self.conn.buffer().len();
-                let flushed = self.conn.written;
-                head.write_to(self.conn.buffer());
-                match u.drop.send(msg, uid, body_lines, &mut self.conn) {
-                    Ok(sent) => {
-                        debug_assert!(
-                            body_lines.is_some() || sent == size,
-                            "sent {sent} != announced {size}"
-                        );
-                        self.conn.buffer().extend_from_slice(b".\r\n");
-                        Next::Continue
-                    }
-                    Err(SendError::Client(_)) => Next::Abort(Abort::Hangup),
-                    Err(SendError::Storage(e)) => {
-                        self.log
-                            .err(&format!("{}: reading message {}: {e}", u.user, msg.0 + 1));
-                        if self.conn.written == flushed && self.conn.buffer().len() >= mark {
-                            // Nothing of this reply has reached the client
-                            // (the spool changed before the first byte, as
-                            // the envelope check finds): take the +OK line
-                            // back and say what is wrong instead.
-                            self.conn.buffer().truncate(mark);
-                            Reply::Err(ErrReply::Maildrop(e)).write_to(self.conn.buffer());
-                        }
-                        Next::Close(SessionEnd::ServerFault)
-                    }
-                }
+                log.err(&format!(
+                    "{who}: message {} sent {sent} octets but announced {announced}",
+                    msg.0
+                ));
+                debug_assert_eq!(sent, announced, "message {}", msg.0);
             }
-            Step::CheckUser { user } => {
-                Next::UserChecked(crate::auth::may_use_pass(user, &self.cfg.apop_db))
-            }
-            Step::Authenticate(req) => {
-                let _ = self.conn.flush();
-                let ts = self.timestamp.as_deref().unwrap_or("");
-                let result = login::login(self.cfg, self.log, self.peer, &self.host, ts, &req);
-                Next::Auth(result.map(|mut u| {
-                    if self.cfg.reverse_lookup {
-                        self.peer.resolve();
-                    }
-                    for n in u.drop.take_notes() {
-                        self.log.notice(&format!("{}: {n}", u.user));
-                    }
-                    let index = Index::new(u.drop.metas());
-                    // The login's garbage (passwd/shadow reading, the
-                    // scan, UID de-duplication, the metadata copied into
-                    // the index) goes back to the kernel rather than
-                    // staying in the session's RSS (make bench, row e).
-                    crate::sys::trim_heap();
-                    self.log.notice(&format!(
-                        "POP login by user \"{}\" at {} ({} messages, {} octets)",
-                        u.user,
-                        self.peer.describe(),
-                        index.len(),
-                        index.total_size()
-                    ));
-                    self.user = Some(u);
-                    index
-                }))
-            }
-            Step::Commit { before, commit } => {
-                if let Some(r) = before {
-                    self.log_err(&r.to_bytes());
-                    r.write_to(self.conn.buffer());
-                }
-                let _ = self.conn.flush();
-                let Some(u) = self.user.as_mut() else {
-                    return Next::Committed(Ok(()));
-                };
+            Event::Updating { deleted, left } => {
                 if self.cfg.statistics {
-                    let (dn, db) = commit.marks.deleted_totals();
-                    let (ln, lb) = commit.marks.visible_totals(commit.index);
-                    self.log.notice(&format!(
-                        "Stats: {} {dn} {db} {ln} {lb} {} {}",
-                        u.user,
+                    log.notice(&format!(
+                        "Stats: {who} {} {} {} {} {} {}",
+                        deleted.0,
+                        deleted.1,
+                        left.0,
+                        left.1,
                         self.peer.name(),
                         self.peer.addr()
                     ));
                 }
-                let result = u.drop.commit(commit.index, commit.marks);
-                for n in u.drop.take_notes() {
-                    self.log.notice(&format!("{}: {n}", u.user));
-                }
-                match &result {
-                    Ok(s) => self.log.debug(&format!(
-                        "{}: update wrote {} bytes",
-                        u.user, s.bytes_written
-                    )),
-                    Err(e) => self.log.err(&format!("{}: update failed: {e}", u.user)),
-                }
-                Next::Committed(result.map(|_| ()))
             }
-            Step::Close { reply, end } => {
-                if end == SessionEnd::AuthLimit {
-                    self.log.notice(&format!(
-                        "Too many failed login attempts from host {}; connection closed",
-                        self.peer.describe()
-                    ));
-                }
-                if let Some(r) = reply {
-                    self.log_err(&r.to_bytes());
-                    r.write_to(self.conn.buffer());
-                }
-                Next::Close(end)
+            Event::Updated(Ok(s)) => {
+                log.debug(&format!("{who}: update wrote {} bytes", s.bytes_written))
             }
+            Event::Updated(Err(e)) => log.err(&format!("{who}: update failed: {e}")),
+            Event::Closing(SessionEnd::AuthLimit) => log.notice(&format!(
+                "Too many failed login attempts from host {}; connection closed",
+                self.peer.describe()
+            )),
+            Event::Closing(_) => {}
         }
     }
+}
 
+impl ServeHost<'_> {
     /// `-d`: every command, with the password masked.
     fn log_command(&self, frame: &Frame<'_>) {
         if !self.log.debug_enabled() {
@@ -348,17 +259,6 @@ impl Driver<'_> {
                 }
             }
         }
-    }
-
-    /// Every `-ERR` is logged, as qpopper did: `user@client: -ERR text`.
-    fn log_err(&self, reply: &[u8]) {
-        let who = self.user.as_ref().map_or("(none)", |u| u.user.as_str());
-        let text = reply.strip_suffix(b"\r\n").unwrap_or(reply);
-        self.log.notice(&format!(
-            "{who}@{}: {}",
-            self.peer.describe(),
-            printable(text)
-        ));
     }
 }
 

@@ -19,55 +19,22 @@
 //! forward *and* records (`recover.rs`). Mail a delivery agent appends
 //! after such a crash is kept as it is for any interrupted update.
 //!
-//! Nothing here knows what a bulletin is: a [`LoginMail`] source supplies
-//! the messages and keeps its record.
+//! Nothing here knows what a bulletin is: a [`LoginMail`] source
+//! (`maildrop/login_mail.rs`) supplies the messages and keeps its record.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
+use super::copy::marks_at;
 use super::envelope::is_envelope;
-use super::fs_error;
-use super::journal::{Header, Journal, marks_at};
+use super::journal::{Header, Journal};
 use super::scan::Format;
 use super::update::apply_committed;
-use crate::protocol::error::MaildropError;
-
-/// One message to add: its envelope line and its content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    /// The `From ` line, without its LF (not written to an MMDF spool).
-    pub envelope: Vec<u8>,
-    /// Header, empty line and body; every line ends with LF.
-    pub content: Vec<u8>,
-}
-
-/// Messages to add at login and the number that records them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arrivals {
-    /// In the order they are to appear.
-    pub msgs: Vec<NewMessage>,
-    /// Handed to [`LoginMail::record`] once they are in the spool.
-    pub through: u64,
-    /// What they are, for the log (`bulletins 2.downtime, 3.newsrv`).
-    pub what: String,
-}
-
-/// A source of mail added to the spool at login (bulletins).
-pub trait LoginMail {
-    /// What to add, asked with the spool locked and any interrupted update
-    /// finished. `None`: nothing (log lines go to `notes`).
-    fn arrivals(&self, notes: &mut Vec<String>) -> Option<Arrivals>;
-
-    /// Records `through` as delivered, durably. Called once the messages
-    /// are in the spool, and by recovery for a journal left by a popper
-    /// that died after its commit point. A failure keeps the journal, so
-    /// the next login records again; the login fails meanwhile (the
-    /// messages are in the spool, but not yet recorded: serving them now
-    /// could deliver them twice).
-    fn record(&self, through: u64) -> Result<(), MaildropError>;
-}
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::error::fs_error;
+use crate::maildrop::login_mail::NewMessage;
 
 /// The bytes to append to a spool of `format` whose last bytes are `end`
 /// (at most two; empty for an empty spool).

@@ -29,13 +29,15 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::journal::fnv;
+use super::journal_header::fnv;
+use super::scan::MsgMeta;
 use super::scan::{Format, LINE_PREFIX, MboxMsg, Scan, sep_hash};
-use crate::protocol::index::{MsgMeta, Uid};
+use crate::privilege::Dropped;
+use pop3_core::index::Uid;
 
 /// First bytes of an index file; the number is the layout's version (and
 /// of what the scanner records): change it with either.
-const MAGIC: &[u8; 16] = b"popper-index 01\n";
+pub const MAGIC: &[u8; 16] = b"popper-index 01\n";
 
 /// An index is made only from a spool whose mtime and ctime are this far in
 /// the past.
@@ -45,8 +47,7 @@ pub const RACY: Duration = Duration::from_secs(2);
 /// get no index; an index left from when the spool was larger is removed.
 pub const MIN_SPOOL: u64 = 1 << 20;
 
-/// Larger index files are not read (about 1.5 million messages).
-const MAX_FILE: u64 = 256 << 20;
+use crate::limits::MAX_INDEX_FILE as MAX_FILE;
 
 /// Bytes of one entry before its UID: five offsets, the size, the
 /// separator hash, the seen flag and the UID's length.
@@ -88,7 +89,8 @@ impl Stamp {
         self.mtime.0 < limit && self.ctime.0 < limit
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
+    /// The stamp as the index stores it.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         for v in [self.dev, self.ino, self.size] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -274,8 +276,8 @@ fn open_own(path: &Path, uid: u32) -> Option<File> {
 /// The scan of `spool` (whose `fstat` is `stamp`) from its index, if there
 /// is a valid one. Besides [`decode`]'s checks, the first and last
 /// messages' separator lines are read back and must hash as recorded.
-pub fn load(path: &Path, uid: u32, spool: &File, stamp: &Stamp) -> Option<Scan> {
-    let mut f = open_own(path, uid)?;
+pub fn load(path: &Path, owner: &Dropped, spool: &File, stamp: &Stamp) -> Option<Scan> {
+    let mut f = open_own(path, owner.uid())?;
     let mut bytes = Vec::new();
     Read::take(&mut f, MAX_FILE).read_to_end(&mut bytes).ok()?;
     let scan = decode(&bytes, stamp)?;

@@ -221,23 +221,29 @@ fn stored_only_from_a_settled_spool_and_loaded_only_if_own_and_matching() {
     assert_eq!(m.permissions().mode() & 0o7777, 0o600);
     assert!(!super::super::lock::with_suffix(&idx, ".new").exists());
     let me = meta.uid();
-    assert_eq!(load(&idx, me, &spool, &st), Some(s.clone()));
+    assert_eq!(
+        load(&idx, &Dropped::for_tests(me), &spool, &st),
+        Some(s.clone())
+    );
     // Another owner's index is not read.
-    assert_eq!(load(&idx, me + 1, &spool, &st), None);
+    assert_eq!(load(&idx, &Dropped::for_tests(me + 1), &spool, &st), None);
     // Nor one reached through a symbolic link.
     let link = d.join(".link.index");
     std::os::unix::fs::symlink(&idx, &link).unwrap();
-    assert_eq!(load(&link, me, &spool, &st), None);
+    assert_eq!(load(&link, &Dropped::for_tests(me), &spool, &st), None);
     // Nor one with a second name.
     let hard = d.join(".hard.index");
     std::fs::hard_link(&idx, &hard).unwrap();
-    assert_eq!(load(&idx, me, &spool, &st), None);
+    assert_eq!(load(&idx, &Dropped::for_tests(me), &spool, &st), None);
     std::fs::remove_file(&hard).unwrap();
-    assert_eq!(load(&idx, me, &spool, &st), Some(s.clone()));
+    assert_eq!(
+        load(&idx, &Dropped::for_tests(me), &spool, &st),
+        Some(s.clone())
+    );
     // A stray temporary from a crash is replaced.
     std::fs::write(super::super::lock::with_suffix(&idx, ".new"), b"junk").unwrap();
     assert!(store(&idx, &s, &st, changed + RACY + Duration::from_secs(1)).unwrap());
-    assert_eq!(load(&idx, me, &spool, &st), Some(s));
+    assert_eq!(load(&idx, &Dropped::for_tests(me), &spool, &st), Some(s));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -257,8 +263,11 @@ fn a_spool_whose_separators_differ_is_scanned_again() {
     std::fs::write(&idx, encode(&scanned(a), &st)).unwrap();
     std::fs::set_permissions(&idx, std::fs::Permissions::from_mode(0o600)).unwrap();
     let me = spool.metadata().unwrap().uid();
-    assert_eq!(load(&idx, me, &spool, &st), None);
+    assert_eq!(load(&idx, &Dropped::for_tests(me), &spool, &st), None);
     std::fs::write(&idx, encode(&scanned(&b), &st)).unwrap();
-    assert_eq!(load(&idx, me, &spool, &st), Some(scanned(&b)));
+    assert_eq!(
+        load(&idx, &Dropped::for_tests(me), &spool, &st),
+        Some(scanned(&b))
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }

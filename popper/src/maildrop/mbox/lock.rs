@@ -26,8 +26,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::fs_error as io_err;
-use crate::protocol::error::MaildropError;
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::error::fs_error as io_err;
+use crate::privilege::Dropped;
 
 /// Ownership of the session lock file.
 #[derive(Debug)]
@@ -37,8 +38,14 @@ pub struct SessionLock {
 }
 
 impl SessionLock {
-    /// Takes the session lock for `user` (running as that user, `uid`).
-    pub fn acquire(spool_dir: &Path, user: &str, uid: u32) -> Result<SessionLock, MaildropError> {
+    /// Takes the session lock for `user`, as that user: `owner` is the
+    /// proof that privileges were dropped to them.
+    pub fn acquire(
+        spool_dir: &Path,
+        user: &str,
+        owner: &Dropped,
+    ) -> Result<SessionLock, MaildropError> {
+        let uid = owner.uid();
         let path = spool_dir.join(format!(".{user}.pop"));
         let shown = path.display().to_string();
         // A file deleted by the session that held it just before we locked
@@ -145,8 +152,10 @@ pub struct LockConfig {
 
 /// Opens the spool for reading and writing as the mail user, without
 /// following a symlink, and checks that it is a regular file with one
-/// link owned by `uid`. `Ok(None)` when there is no spool (no mail yet).
-pub fn open_spool(spool: &Path, uid: u32) -> Result<Option<File>, MaildropError> {
+/// link owned by the user privileges were dropped to. `Ok(None)` when
+/// there is no spool (no mail yet).
+pub fn open_spool(spool: &Path, owner: &Dropped) -> Result<Option<File>, MaildropError> {
+    let uid = owner.uid();
     let unsafe_spool = |why: &str| MaildropError::UnsafeSpool {
         path: spool.display().to_string(),
         why: why.to_string(),
@@ -179,7 +188,7 @@ pub fn open_spool(spool: &Path, uid: u32) -> Result<Option<File>, MaildropError>
 
 /// Creates an empty spool (mode 0600, not following a symlink) or, if a
 /// delivery agent made one meanwhile, opens that one.
-pub fn create_spool(spool: &Path, uid: u32) -> Result<File, MaildropError> {
+pub fn create_spool(spool: &Path, owner: &Dropped) -> Result<File, MaildropError> {
     match OpenOptions::new()
         .read(true)
         .write(true)
@@ -189,7 +198,7 @@ pub fn create_spool(spool: &Path, uid: u32) -> Result<File, MaildropError> {
         .open(spool)
     {
         Ok(f) => Ok(f),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_spool(spool, uid)?
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_spool(spool, owner)?
             .ok_or_else(|| io_err("open", spool, &io::ErrorKind::NotFound.into())),
         Err(e) => Err(io_err("create", spool, &e)),
     }
@@ -218,7 +227,7 @@ impl SpoolLock {
         file: Option<&File>,
         cfg: &LockConfig,
     ) -> Result<SpoolLock, MaildropError> {
-        let deadline = Instant::now() + cfg.timeout;
+        let deadline = crate::clock::monotonic() + cfg.timeout;
         let mut lock = SpoolLock {
             dotlock: None,
             spool: None,
@@ -267,7 +276,7 @@ impl SpoolLock {
                 .open(path)
             && f.metadata().is_ok_and(|m| m.ino() == *ino)
         {
-            let _ = f.set_modified(std::time::SystemTime::now());
+            let _ = f.set_modified(crate::clock::system_time());
         }
     }
 
@@ -329,7 +338,7 @@ fn retry(
         if attempt()? {
             return Ok(());
         }
-        let now = Instant::now();
+        let now = crate::clock::monotonic();
         if now >= deadline {
             return Err(MaildropError::LockTimeout {
                 what: what.to_string(),

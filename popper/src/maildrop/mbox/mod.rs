@@ -15,11 +15,16 @@
 
 pub mod append;
 pub mod cache;
+pub mod copy;
 pub mod envelope;
 pub mod journal;
+pub mod journal_header;
 pub mod lock;
+pub mod memory;
 pub mod recover;
+pub mod render;
 pub mod scan;
+pub mod temp_drop;
 pub mod uid;
 pub mod update;
 pub mod writeback;
@@ -28,31 +33,18 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use self::append::{Arrivals, LoginMail};
+use pop3_core::error::StorageError;
+use pop3_core::index::{Entry, MsgIdx};
+use pop3_core::marks::Marks;
+
 use self::journal::Journal;
 use self::lock::{LockConfig, SessionLock, SpoolLock};
 use self::scan::{Scan, ScanError};
-use super::{CommitStats, Maildrop, Output, SendError};
+use super::{CommitStats, Maildrop, Note, Open, Output, SendError};
+use crate::limits::SEND_CHUNK;
+use crate::maildrop::error::{MaildropError, fs_error};
+use crate::maildrop::login_mail::{Arrivals, LoginMail};
 use crate::privilege::Dropped;
-use crate::protocol::error::MaildropError;
-use crate::protocol::index::{Index, MsgIdx, MsgMeta};
-use crate::protocol::session::Marks;
-use crate::protocol::wire::Encoder;
-
-/// A file-system error as the session reports it: disk full and quota get
-/// their own `[SYS/TEMP]` text, everything else names the operation.
-pub fn fs_error(op: &str, path: &Path, e: &io::Error) -> MaildropError {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => MaildropError::NoSpace {
-            path: path.display().to_string(),
-        },
-        errno => MaildropError::Io {
-            op: op.to_string(),
-            path: path.display().to_string(),
-            errno: errno.unwrap_or(0),
-        },
-    }
-}
 
 /// How the mbox maildrop is set up.
 #[derive(Debug, Clone)]
@@ -74,17 +66,32 @@ pub struct MboxDrop {
     spool_path: PathBuf,
     journal_path: PathBuf,
     file: Option<File>,
+    /// The login's scan, its UIDs made unique (the ones the session shows
+    /// and the update writes back).
     scan: Scan,
     /// The scan came from the index, not from reading the spool.
     scan_from_index: bool,
     opts: MboxOptions,
+    /// Log lines: stale locks broken, recoveries done.
     notes: Vec<String>,
-    /// Held until the maildrop is dropped; its `Drop` removes the file.
-    _session: SessionLock,
+    /// Log lines for `-d`: where the login's listing came from.
+    detail: Vec<String>,
+    /// Held until the session commits or abandons the maildrop; its
+    /// `Drop` removes the file.
+    session: Option<SessionLock>,
 }
 
-/// Bytes read from the spool per `pread` while sending a message.
-const SEND_CHUNK: usize = 64 << 10;
+/// What [`MboxDrop::open`] takes.
+pub struct MboxArgs<'a> {
+    /// Proof that privileges were dropped to the mailbox's owner.
+    pub owner: &'a Dropped,
+    /// The login name (the spool is `SPOOL/USER`).
+    pub user: &'a str,
+    /// Settings.
+    pub opts: MboxOptions,
+    /// Mail to add at login (bulletins), if any.
+    pub mail: Option<&'a dyn LoginMail>,
+}
 
 impl MboxDrop {
     /// Opens `user`'s mailbox. Takes the [`Dropped`] token: a mailbox is
@@ -96,13 +103,12 @@ impl MboxDrop {
         opts: MboxOptions,
         mail: Option<&dyn LoginMail>,
     ) -> Result<MboxDrop, MaildropError> {
-        let uid = owner.uid();
-        let session = SessionLock::acquire(&opts.spool_dir, user, uid)?;
+        let session = SessionLock::acquire(&opts.spool_dir, user, owner)?;
         let spool_path = opts.spool_dir.join(user);
         let journal_path = Journal::path_for(session.path());
         let index = opts.scan_index.then(|| cache::path_for(session.path()));
-        let index = index.as_deref().map(|p| (p, uid));
-        let mut file = lock::open_spool(&spool_path, uid)?;
+        let index = index.as_deref().map(|p| (p, owner));
+        let mut file = lock::open_spool(&spool_path, owner)?;
         let mut notes = Vec::new();
         let temp_drop = session
             .file()
@@ -123,7 +129,7 @@ impl MboxDrop {
             // Mail a dead qpopper left behind goes back into a spool, and
             // bulletins go into one: make it now, so it is locked like any
             // spool before it is written.
-            file = Some(lock::create_spool(&spool_path, uid)?);
+            file = Some(lock::create_spool(&spool_path, owner)?);
         }
         let scan = if file.is_some() || recovering {
             let mut spool_lock = SpoolLock::acquire(&spool_path, file.as_ref(), &opts.locks)?;
@@ -146,7 +152,7 @@ impl MboxDrop {
                         journal_path: &journal_path,
                         session_file: session.file(),
                         session_path: session.path(),
-                        uid,
+                        owner,
                         record: mail.is_some().then_some(&record as _),
                     };
                     recover::recover(&ctx, &mut file, &mut notes)?;
@@ -173,6 +179,15 @@ impl MboxDrop {
             scan_spool(None, &spool_path, None)?
         };
         let (scan, scan_from_index) = scan;
+        let detail = vec![format!(
+            "{} messages, {}",
+            scan.msgs.len(),
+            if scan_from_index {
+                "the scan taken from the index"
+            } else {
+                "the spool scanned"
+            }
+        )];
         Ok(MboxDrop {
             spool_path,
             journal_path,
@@ -181,14 +196,14 @@ impl MboxDrop {
             scan_from_index,
             opts,
             notes,
-            _session: session,
+            detail,
+            session: Some(session),
         })
     }
 
-    /// Log lines gathered since the last call (stale locks broken,
-    /// recoveries done).
-    pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+    /// Releases the session lock: the session is over for this maildrop.
+    fn close(&mut self) {
+        self.session = None;
     }
 
     /// The spool's path.
@@ -257,7 +272,7 @@ fn add_at_login(
 fn scan_spool(
     file: Option<&File>,
     path: &Path,
-    index: Option<(&Path, u32)>,
+    index: Option<(&Path, &Dropped)>,
 ) -> Result<(Scan, bool), MaildropError> {
     let Some(f) = file else {
         return Ok((Scan::empty(), false));
@@ -271,8 +286,8 @@ fn scan_spool(
         }
         other => other,
     };
-    if let Some((p, uid)) = index
-        && let Some(s) = cache::load(p, uid, f, &stamp)
+    if let Some((p, owner)) = index
+        && let Some(s) = cache::load(p, owner, f, &stamp)
     {
         return Ok((s, true));
     }
@@ -288,63 +303,96 @@ fn scan_spool(
     if let Some((p, _)) = index
         && f.metadata().is_ok_and(|m| cache::Stamp::of(&m) == stamp)
     {
-        let _ = cache::store(p, &scan, &stamp, std::time::SystemTime::now());
+        let _ = cache::store(p, &scan, &stamp, crate::clock::system_time());
     }
     Ok((scan, false))
 }
 
+/// The index entries of a scan: its UIDs, and sizes with the UID's
+/// inserted line (`render.rs`).
+pub fn entries(scan: &Scan) -> Vec<Entry> {
+    scan.msgs
+        .iter()
+        .map(|m| Entry {
+            size: render::wire_size(m.meta.size_without_uidl, &m.meta.uid),
+            uid: m.meta.uid.clone(),
+            seen: m.meta.seen,
+        })
+        .collect()
+}
+
 impl Maildrop for MboxDrop {
-    fn metas(&self) -> Vec<MsgMeta> {
-        self.scan.msgs.iter().map(|m| m.meta.clone()).collect()
+    fn entries(&self) -> Vec<Entry> {
+        entries(&self.scan)
     }
 
     fn send(
         &mut self,
         msg: MsgIdx,
-        uid: &[u8],
         body_lines: Option<u64>,
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
         let changed = || {
-            SendError::Storage(MaildropError::Changed {
-                path: self.spool_path.display().to_string(),
-            })
+            SendError::Storage(
+                MaildropError::Changed {
+                    path: self.spool_path.display().to_string(),
+                }
+                .into(),
+            )
         };
         let (Some(file), Some(m)) = (self.file.as_ref(), self.scan.msgs.get(msg.0)) else {
             return Err(changed());
         };
         writeback::check_envelope(file, m).map_err(|_| changed())?;
-        let read_err = |e: io::Error| SendError::Storage(fs_error("read", &self.spool_path, &e));
-        let mut enc = Encoder::new(uid, body_lines);
-        let mut buf = vec![0u8; SEND_CHUNK];
-        let mut at = m.content;
-        while at < m.end && !enc.is_done() {
-            let want = (m.end - at).min(SEND_CHUNK as u64) as usize;
-            let n = match std::os::unix::fs::FileExt::read_at(file, &mut buf[..want], at) {
-                Ok(0) => return Err(changed()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_err(e)),
-            };
-            enc.feed(&buf[..n], out.buffer());
-            out.drain().map_err(SendError::Client)?;
-            at += n as u64;
-        }
-        enc.finish(out.buffer());
-        Ok(enc.sent())
+        let fail = |e: Option<io::Error>| match e {
+            Some(e) => SendError::Storage(fs_error("read", &self.spool_path, &e).into()),
+            None => changed(),
+        };
+        render::send_from(
+            file,
+            (m.content, m.end),
+            &m.meta.uid,
+            body_lines,
+            SEND_CHUNK,
+            out,
+            &fail,
+        )
     }
 
-    fn commit(&mut self, index: &Index, marks: &Marks) -> Result<CommitStats, MaildropError> {
-        let Some(file) = self.file.as_ref() else {
-            return Ok(CommitStats::default());
+    fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError> {
+        let result = match self.file.as_ref() {
+            None => Ok(CommitStats::default()),
+            Some(file) => {
+                let target = update::Target {
+                    spool_path: &self.spool_path,
+                    file,
+                    journal_path: &self.journal_path,
+                    locks: &self.opts.locks,
+                    update_status: self.opts.update_status,
+                };
+                update::update(&target, &self.scan, marks, &mut self.notes)
+            }
         };
-        let target = update::Target {
-            spool_path: &self.spool_path,
-            file,
-            journal_path: &self.journal_path,
-            locks: &self.opts.locks,
-            update_status: self.opts.update_status,
-        };
-        update::update(&target, &self.scan, index, marks, &mut self.notes)
+        self.close();
+        result.map_err(StorageError::from)
+    }
+
+    fn abandon(&mut self) {
+        self.close();
+    }
+
+    fn take_notes(&mut self) -> Vec<Note> {
+        let detail = self.detail.drain(..).map(Note::Debug);
+        detail
+            .chain(self.notes.drain(..).map(Note::Notice))
+            .collect()
+    }
+}
+
+impl Open for MboxDrop {
+    type Args<'a> = MboxArgs<'a>;
+
+    fn open(a: MboxArgs<'_>) -> Result<MboxDrop, StorageError> {
+        MboxDrop::open(a.owner, a.user, a.opts, a.mail).map_err(StorageError::from)
     }
 }

@@ -1,4 +1,6 @@
-//! Login-time recovery, run with the spool locks held, before the scan:
+//! Login-time recovery, run with the spool locks held, before the scan
+//! (this file rolls journals forward; `temp_drop.rs` folds back qpopper's
+//! temporary maildrop):
 //!
 //! 1. **An interrupted update** (a journal left by a popper that died, see
 //!    `update.rs`): an uncommitted journal is deleted (the spool was never
@@ -44,14 +46,16 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
-use super::fs_error;
-use super::journal::{
-    BEFORE_LEN, HEADER_LEN, Header, Journal, fnv, marks_at, sample_at, sync_parent,
-};
+use super::copy::sample_at;
+use super::journal::{HEADER_LEN, Header, Journal, sync_parent};
+use super::journal_header::{BEFORE_LEN, fnv};
 use super::lock::with_suffix;
 use super::scan::ReadAt;
+use super::temp_drop;
 use super::update::apply_committed;
-use crate::protocol::error::MaildropError;
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::error::fs_error;
+use crate::privilege::Dropped;
 
 /// What recovery needs.
 pub struct Ctx<'a> {
@@ -63,8 +67,8 @@ pub struct Ctx<'a> {
     pub session_file: &'a File,
     /// Its path.
     pub session_path: &'a Path,
-    /// The mail user.
-    pub uid: u32,
+    /// Proof that privileges were dropped to the mail user.
+    pub owner: &'a Dropped,
     /// Records messages added at login as delivered (`append.rs`), for a
     /// journal that says to; `None` when this popper adds none.
     pub record: Option<&'a dyn Fn(u64) -> Result<(), MaildropError>>,
@@ -80,7 +84,7 @@ pub fn recover(
     notes: &mut Vec<String>,
 ) -> Result<bool, MaildropError> {
     let finished = finish_journal(ctx, spool.as_ref(), notes)?;
-    let merged = merge_temp_drop(ctx, spool, notes)?;
+    let merged = temp_drop::merge(ctx, spool, notes)?;
     Ok(finished || merged)
 }
 
@@ -92,10 +96,10 @@ fn finish_journal(
     // A replacement journal that was being written when popper died: the
     // journal it was to replace is still whole.
     let newer = with_suffix(ctx.journal_path, ".new");
-    if let Some(j) = Journal::open(&newer, ctx.uid)? {
+    if let Some(j) = Journal::open(&newer, ctx.owner)? {
         j.discard();
     }
-    let Some(journal) = Journal::open(ctx.journal_path, ctx.uid)? else {
+    let Some(journal) = Journal::open(ctx.journal_path, ctx.owner)? else {
         return Ok(false);
     };
     let jshown = ctx.journal_path.display().to_string();
@@ -168,7 +172,7 @@ fn finish_journal(
     let through = header.delivered_through;
     apply_committed(file, ctx.spool_path, journal, &header, &|| {
         if merges {
-            empty_temp_drop(ctx)?;
+            temp_drop::empty(ctx)?;
         }
         match (through, ctx.record) {
             (Some(n), Some(record)) => record(n),
@@ -366,151 +370,9 @@ fn rejournal(
     std::fs::rename(&newer, ctx.journal_path).map_err(jerr)?;
     sync_parent(ctx.journal_path).map_err(jerr)?;
     drop(old);
-    let j = Journal::open(ctx.journal_path, ctx.uid)?
+    let j = Journal::open(ctx.journal_path, ctx.owner)?
         .ok_or_else(|| fs_error("open", ctx.journal_path, &io::ErrorKind::NotFound.into()))?;
     Ok((j, header))
-}
-
-fn empty_temp_drop(ctx: &Ctx<'_>) -> Result<(), MaildropError> {
-    let (f, path) = (ctx.session_file, ctx.session_path);
-    f.set_len(0).map_err(|e| fs_error("ftruncate", path, &e))?;
-    f.sync_all().map_err(|e| fs_error("fsync", path, &e))
-}
-
-/// Folds a qpopper temporary maildrop left in the session lock file back
-/// into the front of the spool.
-fn merge_temp_drop(
-    ctx: &Ctx<'_>,
-    spool: &mut Option<File>,
-    notes: &mut Vec<String>,
-) -> Result<bool, MaildropError> {
-    let d = ctx.session_file;
-    let dpath = ctx.session_path;
-    let dlen = d.metadata().map_err(|e| fs_error("stat", dpath, &e))?.len();
-    if dlen == 0 {
-        return Ok(false);
-    }
-    let mut first = [0u8; 5];
-    let n = FileExt::read_at(d, &mut first, 0).map_err(|e| fs_error("read", dpath, &e))?;
-    if !(first[..n].starts_with(b"From ") || first.first() == Some(&0x01)) {
-        return Err(MaildropError::BadTempDrop {
-            path: dpath.display().to_string(),
-        });
-    }
-    // MboxDrop::open made the spool (and locked it) if there was none.
-    let Some(file) = spool.as_ref() else {
-        return Err(MaildropError::BadTempDrop {
-            path: dpath.display().to_string(),
-        });
-    };
-    let md = file
-        .metadata()
-        .map_err(|e| fs_error("stat", ctx.spool_path, &e))?;
-    let size = md.len();
-    // qpopper died after copying the spool into its temporary maildrop but
-    // before emptying the spool: the messages at the end of the one are
-    // still at the start of the other. Fold back only what is not.
-    let full = dlen;
-    let dlen = unique_part(d, dlen, file, size).map_err(|e| fs_error("read", dpath, &e))?;
-    if dlen == 0 {
-        empty_temp_drop(ctx)?;
-        notes.push(format!(
-            "{} held only mail that is also in {}; emptied it",
-            dpath.display(),
-            ctx.spool_path.display()
-        ));
-        return Ok(true);
-    }
-    if dlen < full {
-        notes.push(format!(
-            "{} bytes of {} were also at the start of {}; folded back the other {dlen}",
-            full - dlen,
-            dpath.display(),
-            ctx.spool_path.display()
-        ));
-    }
-    let jerr = |e: io::Error| fs_error("write", ctx.journal_path, &e);
-    let (before, at) = marks_at(file, 0).map_err(|e| fs_error("read", ctx.spool_path, &e))?;
-    let j = Journal::create(ctx.journal_path).map_err(jerr)?;
-    let mut w = j.writer(file);
-    w.copy_other(d, 0, dlen).map_err(jerr)?;
-    // The spool's first message must follow an empty line.
-    let mut last2 = [0u8; 2];
-    let tail_at = dlen.saturating_sub(2);
-    let got = FileExt::read_at(d, &mut last2, tail_at).map_err(|e| fs_error("read", dpath, &e))?;
-    let ends_blank = got == 2 && last2 == *b"\n\n";
-    if size > 0 && !ends_blank {
-        w.lit(if last2[got.saturating_sub(1)] == b'\n' {
-            b"\n"
-        } else {
-            b"\n\n"
-        })
-        .map_err(jerr)?;
-    }
-    w.copy(0, size).map_err(jerr)?;
-    let tail_len = match w.finish() {
-        Ok(n) => n,
-        Err(e) => {
-            j.discard();
-            return Err(jerr(e));
-        }
-    };
-    let header = Header {
-        pid: std::process::id(),
-        spool: (md.dev(), md.ino()),
-        from: 0,
-        old_len: size,
-        tail_len,
-        sample: Vec::new(),
-        before,
-        at,
-        merges_temp_drop: true,
-        delivered_through: None,
-    };
-    if let Err(e) = j.commit(&header) {
-        j.discard();
-        return Err(jerr(e));
-    }
-    // The temporary maildrop is emptied before the journal is cleared: a
-    // crash in between leaves a journal that says to empty it, never mail
-    // in both places with nothing to say it was merged.
-    apply_committed(file, ctx.spool_path, j, &header, &|| empty_temp_drop(ctx))?;
-    notes.push(format!(
-        "moved {dlen} bytes of mail left by qpopper in {} back into {}",
-        dpath.display(),
-        ctx.spool_path.display()
-    ));
-    Ok(true)
-}
-
-/// The length of the part of the temporary maildrop `d` that is not also
-/// the start of the spool: the smallest message boundary `m` in `d` such
-/// that `d[m..]` equals the first bytes of the spool, else all of `d`.
-fn unique_part(d: &File, dlen: u64, spool: &File, size: u64) -> io::Result<u64> {
-    let starts: Vec<u64> = match super::scan::scan(d, dlen) {
-        Ok(sc) => sc.msgs.iter().map(|m| m.start).collect(),
-        Err(_) => return Ok(dlen),
-    };
-    let mut a = vec![0u8; 64 << 10];
-    let mut b = vec![0u8; 64 << 10];
-    'next: for m in starts {
-        let len = dlen - m;
-        if len > size {
-            continue;
-        }
-        let mut done = 0;
-        while done < len {
-            let n = ((len - done) as usize).min(a.len());
-            super::journal::read_exact_at(d, &mut a[..n], m + done)?;
-            super::journal::read_exact_at(spool, &mut b[..n], done)?;
-            if a[..n] != b[..n] {
-                continue 'next;
-            }
-            done += n as u64;
-        }
-        return Ok(m);
-    }
-    Ok(dlen)
 }
 
 #[cfg(test)]

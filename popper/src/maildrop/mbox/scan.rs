@@ -22,17 +22,12 @@
 use std::io;
 
 use super::envelope::is_envelope;
+use super::render::{HeaderAction, HeaderState, starts_with_ci};
 use super::uid::{UidHasher, x_uidl_value};
-use crate::protocol::index::{MsgMeta, Uid};
-use crate::protocol::wire::{HeaderAction, HeaderState, starts_with_ci};
+use pop3_core::index::{Uid, make_unique};
 
-/// Lines up to this long are seen whole; longer ones only by this prefix.
-/// Envelopes, `X-UIDL:` and `Status:` lines are far shorter.
-pub const LINE_PREFIX: usize = 4096;
-
-/// Read size: 256 KiB preads copy from the page cache as fast as larger
-/// ones, and the buffer stays out of the session's peak RSS.
-const CHUNK: usize = 256 << 10;
+pub use crate::limits::LINE_PREFIX;
+use crate::limits::SCAN_CHUNK as CHUNK;
 
 /// Random-access reading, implemented for files and, in tests, for bytes.
 pub trait ReadAt {
@@ -64,6 +59,21 @@ pub enum Format {
     Mbox,
     /// MMDF: this separator line (with its LF) before and after each message.
     Mmdf(Vec<u8>),
+}
+
+/// What the scan learns of a message for the session's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgMeta {
+    /// Bytes RETR sends for this message (CRLF line ends, before
+    /// dot-stuffing) **without** the `X-UIDL:` line popper inserts
+    /// (`render.rs` adds it once the UID is final).
+    pub size_without_uidl: u64,
+    /// The UID found or derived (`X-UIDL:` header or 2.53 MD5), before the
+    /// session makes the spool's UIDs unique.
+    pub uid: Uid,
+    /// True when the message was already read when the session began
+    /// (a `Status:` header containing `R`).
+    pub seen: bool,
 }
 
 /// Where one message lies in the spool, and what the session needs of it.
@@ -101,6 +111,16 @@ pub struct Scan {
 }
 
 impl Scan {
+    /// A scan of these messages, their UIDs made unique (as the session
+    /// shows them and the update writes them back: see
+    /// [`pop3_core::index::make_unique`]).
+    pub fn new(format: Format, mut msgs: Vec<MboxMsg>, len: u64) -> Scan {
+        make_unique(msgs.iter_mut().map(|m| &mut m.meta.uid));
+        // Held for the whole session: no spare capacity.
+        msgs.shrink_to_fit();
+        Scan { format, msgs, len }
+    }
+
     /// The scan of a spool that does not exist.
     pub fn empty() -> Scan {
         Scan {
@@ -430,12 +450,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         if let Some(c) = cur {
             msgs.push(c.finish(len, len));
         }
-        msgs.shrink_to_fit();
-        return Ok(Scan {
-            format: Format::Mmdf(sep),
-            msgs,
-            len,
-        });
+        return Ok(Scan::new(Format::Mmdf(sep), msgs, len));
     }
     if !(first.whole && is_envelope(first.prefix)) {
         return Err(ScanError::BadEnvelope);
@@ -453,13 +468,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         cur.add(&line);
     }
     msgs.push(cur.finish(len, len));
-    // Held for the whole session: no spare capacity.
-    msgs.shrink_to_fit();
-    Ok(Scan {
-        format: Format::Mbox,
-        msgs,
-        len,
-    })
+    Ok(Scan::new(Format::Mbox, msgs, len))
 }
 
 #[cfg(test)]

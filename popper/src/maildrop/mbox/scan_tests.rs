@@ -6,9 +6,10 @@ use std::cell::Cell;
 
 use md5::{Digest, Md5};
 
+use super::super::render::{Render, measure, wire_size};
 use super::*;
-use crate::protocol::index::Index;
-use crate::protocol::wire::{Encoder, measure};
+use pop3_core::index::Index;
+use pop3_core::wire::Encoder;
 
 const ENV_A: &[u8] = b"From a@example.com Wed Dec  2 05:53:22 1992";
 const ENV_B: &[u8] = b"From b@example.com Thu Dec  3 06:00 1992";
@@ -103,12 +104,13 @@ impl ReadAt for Failing<'_> {
 /// RETR's bytes for `msg`, fed in `step`-byte chunks, and the encoder's
 /// own count of them.
 fn wire(msg: &[u8], uid: &[u8], step: usize) -> (Vec<u8>, u64) {
-    let mut e = Encoder::new(uid, None);
+    let mut r = Render::new(uid);
+    let mut e = Encoder::new(None);
     let mut out = Vec::new();
     for c in msg.chunks(step.max(1)) {
-        e.feed(c, &mut out);
+        r.feed(c, &mut e, &mut out);
     }
-    e.finish(&mut out);
+    r.finish(&mut e, &mut out);
     (out, e.sent())
 }
 
@@ -271,11 +273,13 @@ fn model(b: &[u8]) -> Option<Scan> {
         if let Some(s) = cur {
             msgs.push(model_msg(b, &s, b.len(), b.len()));
         }
-        return Some(Scan {
-            format: Format::Mmdf([first.prefix(), b"\n"].concat()),
+        // The UIDs as the session shows them: made unique by the core's
+        // rule (tested in pop3-core).
+        return Some(Scan::new(
+            Format::Mmdf([first.prefix(), b"\n"].concat()),
             msgs,
-            len: b.len() as u64,
-        });
+            b.len() as u64,
+        ));
     }
     if !model_is_env(first) {
         return None;
@@ -290,11 +294,7 @@ fn model(b: &[u8]) -> Option<Scan> {
         let end = starts.get(k + 1).map_or(b.len(), |&n| lines[n].off);
         msgs.push(model_msg(b, &lines[s], end, end));
     }
-    Some(Scan {
-        format: Format::Mbox,
-        msgs,
-        len: b.len() as u64,
-    })
+    Some(Scan::new(Format::Mbox, msgs, b.len() as u64))
 }
 
 // ---------------------------------------------------------------
@@ -376,9 +376,9 @@ fn check_invariants(b: &[u8], s: &Scan) {
         assert_eq!(l.end(), m.content, "{m:?} {}", ctx());
         assert_eq!(sep_hash(l.prefix), m.sep_hash, "{m:?} {}", ctx());
     }
-    // Announced sizes (through the Index, which may rename duplicate
-    // UIDs) equal what the encoder sends for [content, end).
-    let index = Index::new(s.msgs.iter().map(|m| m.meta.clone()).collect());
+    // Announced sizes (through the index, whose UIDs the scan made
+    // unique) equal what the encoder sends for [content, end).
+    let index = Index::new(super::super::entries(s));
     assert_eq!(index.entries().len(), s.msgs.len());
     for (m, e) in s.msgs.iter().zip(index.entries()) {
         let msg = &b[m.content as usize..m.end as usize];
@@ -467,7 +467,7 @@ fn qpopper_round_trip_vector() {
     assert_eq!(uid_str(m), SPEC_UID);
     assert!(!m.meta.seen);
     assert_eq!(m.sep_hash, sep_hash(&SPEC_SPOOL[..47]));
-    let index = Index::new(vec![m.meta.clone()]);
+    let index = Index::new(super::super::entries(&s));
     assert_eq!(index.total_size(), 148);
     assert_eq!(index.entries()[0].size, 148);
     assert_eq!(index.entries()[0].uid.as_bytes(), SPEC_UID.as_bytes());
@@ -497,7 +497,7 @@ fn qpopper_written_back_vectors() {
         let m = &s.msgs[0];
         assert_eq!(uid_str(m), SPEC_UID);
         assert_eq!(m.meta.seen, seen);
-        assert_eq!(Index::new(vec![m.meta.clone()]).total_size(), size);
+        assert_eq!(wire_size(m.meta.size_without_uidl, &m.meta.uid), size);
     }
 }
 
@@ -1417,10 +1417,11 @@ fn uid_md5_covers_envelope_and_four_headers_only() {
     ]);
     let s = check_all(&two).unwrap();
     assert_eq!(s.msgs.len(), 2);
-    assert_eq!(s.msgs[0].meta.uid, s.msgs[1].meta.uid);
-    // ... which the Index then makes unique.
-    let index = Index::new(s.msgs.iter().map(|m| m.meta.clone()).collect());
-    assert_ne!(index.entries()[0].uid, index.entries()[1].uid);
+    // ... which the scan then makes unique: the second is the first's
+    // with `-2` (so the two hashed alike).
+    let first = s.msgs[0].meta.uid.as_bytes();
+    assert_eq!(first, want.as_bytes());
+    assert_eq!(s.msgs[1].meta.uid.as_bytes(), [first, b"-2"].concat());
 }
 
 #[test]

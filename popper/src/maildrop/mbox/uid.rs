@@ -17,8 +17,8 @@
 
 use md5::{Digest, Md5};
 
-use crate::protocol::index::Uid;
-use crate::protocol::wire::starts_with_ci;
+use crate::maildrop::mbox::render::starts_with_ci;
+use pop3_core::index::Uid;
 
 /// qpopper read lines with `fgets(buf, 1024)`: 1023 bytes at most.
 const FGETS_MAX: usize = 1023;

@@ -62,15 +62,16 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::fs_error;
-use super::journal::{ApplyError, Header, Journal, marks_at, sample_at};
+use super::copy::{marks_at, sample_at};
+use super::journal::{ApplyError, Header, Journal};
 use super::lock::{LockConfig, SpoolLock};
 use super::scan::Scan;
 use super::writeback::{WriteBackError, check_envelope, write_message};
 use crate::maildrop::CommitStats;
-use crate::protocol::error::MaildropError;
-use crate::protocol::index::{Index, MsgIdx};
-use crate::protocol::session::Marks;
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::error::fs_error;
+use pop3_core::index::MsgIdx;
+use pop3_core::marks::Marks;
 
 /// Everything an update needs to know about the spool.
 #[derive(Debug)]
@@ -95,11 +96,10 @@ const APPLY_TRIES: u32 = 3;
 pub fn update(
     t: &Target<'_>,
     scan: &Scan,
-    index: &Index,
     marks: &Marks,
     notes: &mut Vec<String>,
 ) -> Result<CommitStats, MaildropError> {
-    let n = scan.msgs.len().min(index.len());
+    let n = scan.msgs.len();
     let changes = |i: usize| {
         marks.is_deleted(MsgIdx(i))
             || (t.update_status && marks.is_retrieved(MsgIdx(i)) && !scan.msgs[i].meta.seen)
@@ -109,7 +109,7 @@ pub fn update(
     };
     let mut lock = SpoolLock::acquire(t.spool_path, Some(t.file), t.locks)?;
     notes.append(&mut lock.notes);
-    let result = locked_update(t, scan, index, marks, k, &lock);
+    let result = locked_update(t, scan, marks, k, &lock);
     lock.release(notes);
     result
 }
@@ -117,7 +117,6 @@ pub fn update(
 fn locked_update(
     t: &Target<'_>,
     scan: &Scan,
-    index: &Index,
     marks: &Marks,
     k: usize,
     lock: &SpoolLock,
@@ -133,7 +132,7 @@ fn locked_update(
             path: path.display().to_string(),
         });
     }
-    let msgs = &scan.msgs[..scan.msgs.len().min(index.len())];
+    let msgs = &scan.msgs;
     let from = msgs[k].start;
     let all_deleted = (k..msgs.len()).all(|i| marks.is_deleted(MsgIdx(i)));
     if all_deleted && cur_len == scan.len {
@@ -151,16 +150,7 @@ fn locked_update(
     }
     let journal =
         Journal::create(t.journal_path).map_err(|e| fs_error("create", t.journal_path, &e))?;
-    let header = match write_tail(
-        t,
-        scan,
-        index,
-        marks,
-        k,
-        &journal,
-        (md.dev(), md.ino()),
-        cur_len,
-    ) {
+    let header = match write_tail(t, scan, marks, k, &journal, (md.dev(), md.ino()), cur_len) {
         Ok(h) => h,
         Err(e) => {
             journal.discard();
@@ -224,11 +214,9 @@ pub fn apply_committed(
 }
 
 /// Step 2: the new tail into the journal; returns its header.
-#[allow(clippy::too_many_arguments)]
 fn write_tail(
     t: &Target<'_>,
     scan: &Scan,
-    index: &Index,
     marks: &Marks,
     k: usize,
     journal: &Journal,
@@ -238,7 +226,7 @@ fn write_tail(
     let path = t.spool_path;
     let mut w = journal.writer(t.file);
     let jerr = |e: io::Error| fs_error("write", t.journal_path, &e);
-    for (i, m) in scan.msgs.iter().enumerate().take(index.len()).skip(k) {
+    for (i, m) in scan.msgs.iter().enumerate().skip(k) {
         let idx = MsgIdx(i);
         if marks.is_deleted(idx) {
             check_envelope(t.file, m).map_err(|e| writeback_error(path, t.journal_path, e))?;
@@ -249,8 +237,7 @@ fn write_tail(
             w.copy(m.start, m.next - m.start).map_err(jerr)?;
             continue;
         }
-        let Some(entry) = index.get(idx) else { break };
-        write_message(t.file, m, &entry.uid, marks.is_retrieved(idx), &mut w)
+        write_message(t.file, m, &m.meta.uid, marks.is_retrieved(idx), &mut w)
             .map_err(|e| writeback_error(path, t.journal_path, e))?;
     }
     // Mail delivered during the session, byte for byte.

@@ -15,16 +15,18 @@ use std::time::Duration;
 
 use super::*;
 use crate::maildrop::CommitStats;
+use crate::maildrop::error::MaildropError;
 use crate::maildrop::mbox::journal::{HEADER_LEN, Header, Journal};
 use crate::maildrop::mbox::lock::LockConfig;
 use crate::maildrop::mbox::recover;
 use crate::maildrop::mbox::scan::{self, Format, Scan};
-use crate::protocol::capa::capabilities;
-use crate::protocol::error::MaildropError;
-use crate::protocol::greeting::Greeting;
-use crate::protocol::index::{Index, MsgIdx};
-use crate::protocol::reply::Reply;
-use crate::protocol::session::{Marks, Session, SessionConfig, Step};
+use crate::privilege::Dropped;
+use pop3_core::capa::capabilities;
+use pop3_core::greeting::Greeting;
+use pop3_core::index::{Index, MsgIdx};
+use pop3_core::marks::Marks;
+use pop3_core::reply::Reply;
+use pop3_core::session::{Session, SessionConfig, Step};
 
 // ---------------------------------------------------------------------
 // Fixtures
@@ -190,8 +192,9 @@ impl Fx {
         marks: &Marks,
         update_status: bool,
     ) -> (Result<CommitStats, MaildropError>, Vec<String>) {
+        assert_same_index(scan, index);
         let mut notes = Vec::new();
-        let r = update(&self.target(update_status), scan, index, marks, &mut notes);
+        let r = update(&self.target(update_status), scan, marks, &mut notes);
         (r, notes)
     }
 
@@ -250,7 +253,7 @@ impl Fx {
             journal_path: &self.journal,
             session_file,
             session_path,
-            uid: nix::unistd::geteuid().as_raw(),
+            owner: &Dropped::current_for_tests(),
             record: None,
         };
         let mut notes = Vec::new();
@@ -290,6 +293,7 @@ impl Fx {
 
     /// Steps 1–2: the journal holds the tail but no header (not committed).
     fn journal_with_tail(&self, scan: &Scan, index: &Index, marks: &Marks) -> (Journal, Header) {
+        assert_same_index(scan, index);
         let t = self.target(true);
         let k = (0..index.len())
             .find(|&i| {
@@ -299,17 +303,7 @@ impl Fx {
             .expect("the session changed something");
         let md = self.file.metadata().unwrap();
         let j = Journal::create(&self.journal).unwrap();
-        let h = write_tail(
-            &t,
-            scan,
-            index,
-            marks,
-            k,
-            &j,
-            (md.dev(), md.ino()),
-            md.len(),
-        )
-        .unwrap();
+        let h = write_tail(&t, scan, marks, k, &j, (md.dev(), md.ino()), md.len()).unwrap();
         (j, h)
     }
 
@@ -328,10 +322,21 @@ impl Drop for Fx {
     }
 }
 
-fn expect_reply(step: Step<'_>, what: &str) {
+/// The index the session is given is the one the maildrop reports for
+/// this scan (the UIDs the update writes back are the ones shown).
+fn assert_same_index(scan: &Scan, index: &Index) {
+    assert_eq!(index, &Index::new(super::super::entries(scan)));
+}
+
+/// A reply or a message sent; for a message, which and how (the loop
+/// reports it sent to the session once its terminator is written).
+fn expect_reply(step: Step<'_>, what: &str) -> Option<(MsgIdx, Option<u64>)> {
     match step {
         Step::Reply(Reply::Err(e)) => panic!("{what}: -ERR {e:?}"),
-        Step::Reply(_) | Step::Send { .. } => {}
+        Step::Reply(_) => None,
+        Step::Send {
+            msg, body_lines, ..
+        } => Some((msg, body_lines)),
         other => panic!("{what}: unexpected step {other:?}"),
     }
 }
@@ -339,7 +344,7 @@ fn expect_reply(step: Step<'_>, what: &str) {
 /// Runs a real protocol session over the index built from `scan`:
 /// USER, PASS, `cmds`, QUIT. Returns the index and marks of the commit.
 fn session_marks(scan: &Scan, cmds: &[&str]) -> (Index, Marks) {
-    let index = Index::new(scan.msgs.iter().map(|m| m.meta.clone()).collect());
+    let index = Index::new(super::super::entries(scan));
     let cfg = SessionConfig {
         greeting: Greeting::new("test.example", "0.0.0", false, None),
         apop_only: false,
@@ -355,18 +360,17 @@ fn session_marks(scan: &Scan, cmds: &[&str]) -> (Index, Marks) {
     }
     expect_reply(s.on_auth(Ok(index.clone())), "login");
     for c in cmds {
-        expect_reply(s.on_line(c.as_bytes()), c);
+        if let Some((msg, body_lines)) = expect_reply(s.on_line(c.as_bytes()), c) {
+            s.on_sent(msg, body_lines);
+        }
     }
     match s.on_line(b"QUIT") {
-        Step::Commit {
-            before: None,
-            commit,
-        } => {
-            assert_eq!(commit.index, &index);
-            (commit.index.clone(), commit.marks.clone())
-        }
+        Step::Commit { before: None } => {}
         other => panic!("QUIT: {other:?}"),
     }
+    let (i, marks) = s.commit_marks().expect("committing");
+    assert_eq!(i, &index);
+    (index.clone(), marks.clone())
 }
 
 fn uids(index: &Index) -> Vec<Vec<u8>> {
@@ -379,7 +383,7 @@ fn uids(index: &Index) -> Vec<Vec<u8>> {
 
 fn rescan_index(fx: &Fx) -> Index {
     let s = fx.scan();
-    Index::new(s.msgs.iter().map(|m| m.meta.clone()).collect())
+    Index::new(super::super::entries(&s))
 }
 
 fn uid(index: &Index, i: usize) -> Vec<u8> {
@@ -924,11 +928,14 @@ fn duplicate_messages_keep_their_session_uids() {
         let (index, _) = session_marks(&scan, &[]);
         let hashes: Vec<_> = scan.msgs.iter().map(|m| m.meta.uid.clone()).collect();
         let dups: Vec<usize> = (0..3).filter(|&i| parts[i] == a).collect();
-        assert_eq!(hashes[dups[0]], hashes[dups[1]], "the copies hash alike");
+        // The copies hash alike: the scan gives the second the first's
+        // UID with `-2`, and the session shows that.
         assert_eq!(
-            uid(&index, dups[1]),
-            [hashes[dups[0]].as_bytes(), b"-2"].concat()
+            hashes[dups[1]].as_bytes(),
+            [hashes[dups[0]].as_bytes(), b"-2"].concat(),
+            "the copies hash alike"
         );
+        assert_eq!(uid(&index, dups[1]), hashes[dups[1]].as_bytes());
         let (_, index, _) = fx.session(&[dele], true);
         let del: usize = dele[5..].parse::<usize>().unwrap() - 1;
         let kept: Vec<usize> = (0..3).filter(|&i| i != del).collect();
@@ -1183,7 +1190,7 @@ fn committed_journal_fully_applied_but_not_cleared() {
     for grow in [true, false] {
         let (fx, scan, index, marks, want) = recovery_case(grow);
         let h = fx.committed_journal(&scan, &index, &marks);
-        let j = Journal::open(&fx.journal, nix::unistd::geteuid().as_raw())
+        let j = Journal::open(&fx.journal, &Dropped::current_for_tests())
             .unwrap()
             .unwrap();
         j.apply(&fx.file, &h).unwrap();
@@ -1335,7 +1342,7 @@ fn recovery_keeps_mail_appended_after_a_crash_exactly_once() {
                     fx.file.write_all_at(&tail[..n], h.from).unwrap();
                 }
                 Crash::Applied => {
-                    let j = Journal::open(&fx.journal, nix::unistd::geteuid().as_raw())
+                    let j = Journal::open(&fx.journal, &Dropped::current_for_tests())
                         .unwrap()
                         .unwrap();
                     j.apply(&fx.file, &h).unwrap();
@@ -1389,7 +1396,7 @@ fn recovery_after_a_crash_without_new_mail_and_a_broken_dotlock() {
                     fx.file.write_all_at(&tail[..n], h.from).unwrap();
                 }
                 Crash::Applied => {
-                    let j = Journal::open(&fx.journal, nix::unistd::geteuid().as_raw())
+                    let j = Journal::open(&fx.journal, &Dropped::current_for_tests())
                         .unwrap()
                         .unwrap();
                     j.apply(&fx.file, &h).unwrap();
@@ -1460,8 +1467,8 @@ fn qpopper_temp_drop_into_an_empty_or_missing_spool() {
     std::fs::remove_file(&fx.spool).unwrap();
     let (sp, sf) = fx.session_file();
     fill_temp_drop(&sf, &dropped);
-    let uid = nix::unistd::geteuid().as_raw();
-    let mut spool = Some(crate::maildrop::mbox::lock::create_spool(&fx.spool, uid).unwrap());
+    let owner = Dropped::current_for_tests();
+    let mut spool = Some(crate::maildrop::mbox::lock::create_spool(&fx.spool, &owner).unwrap());
     let (r, _) = fx.recover(&sp, &sf, &mut spool, None);
     assert!(r.unwrap());
     assert!(spool.is_some());
@@ -1555,10 +1562,10 @@ fn regression_merge_journal_rolled_forward_then_temp_drop_merged_again() {
         old_len: spool_mail.len() as u64,
         tail_len,
         sample: Vec::new(),
-        before: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+        before: crate::maildrop::mbox::copy::marks_at(&fx.file, 0)
             .unwrap()
             .0,
-        at: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+        at: crate::maildrop::mbox::copy::marks_at(&fx.file, 0)
             .unwrap()
             .1,
         merges_temp_drop: true,
@@ -1603,10 +1610,10 @@ fn merge_journal_rolled_forward_empties_the_temp_drop() {
         old_len: spool_mail.len() as u64,
         tail_len,
         sample: Vec::new(),
-        before: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+        before: crate::maildrop::mbox::copy::marks_at(&fx.file, 0)
             .unwrap()
             .0,
-        at: crate::maildrop::mbox::journal::marks_at(&fx.file, 0)
+        at: crate::maildrop::mbox::copy::marks_at(&fx.file, 0)
             .unwrap()
             .1,
         merges_temp_drop: true,

@@ -16,16 +16,18 @@
 //! in memory, so a huge header costs no memory.
 //!
 //! DEVIATION: the continuation lines of a removed `X-UIDL:` header (or of
-//! a replaced `Status:` line) go with it; inserted lines end in CRLF when
-//! the envelope line does (spools written by CRLF tools).
+//! a replaced `Status:` line) go with it; inserted lines end as the
+//! message's own lines do — its first header line's ending, or the
+//! envelope's when it has no header — so a message written by a CRLF tool
+//! after an LF envelope gets no bare-LF lines in its header.
 
 use std::fs::File;
 use std::io;
 
-use super::journal::TailWriter;
+use super::copy::TailWriter;
 use super::scan::{Lines, MboxMsg, sep_hash};
-use crate::protocol::index::Uid;
-use crate::protocol::wire::starts_with_ci;
+use crate::maildrop::mbox::render::starts_with_ci;
+use pop3_core::index::Uid;
 
 /// One piece of the written-back message.
 enum Piece<'a> {
@@ -95,14 +97,17 @@ fn walk(
     let Some(env) = lines.next_line()? else {
         return Ok(false);
     };
+    let ending = |cr: bool| -> &'static [u8] { if cr { b"\r\n" } else { b"\n" } };
+    // The message's line ending: its first header line's, found as the
+    // loop reads it (inserted lines are first needed there).
+    let mut msg_cr: Option<bool> = None;
     let env_cr = env.cr;
-    let eol: &[u8] = if env_cr { b"\r\n" } else { b"\n" };
     emit(Piece::Range(env.offset, env.end() - env.offset))?;
     // A spool may end in an envelope without LF (a delivery cut short):
     // the inserted lines must start on a line of their own.
     let mut changed = !env.has_lf;
     if changed {
-        emit(Piece::Lit(eol))?;
+        emit(Piece::Lit(ending(env_cr)))?;
     }
     let uid_line = [b"X-UIDL: ", uid.as_bytes()].concat();
     let mut uid_done = false;
@@ -110,6 +115,8 @@ fn walk(
     let mut dropping = false;
     let mut last_lf = true;
     while let Some(line) = lines.next_line()? {
+        let cr = *msg_cr.get_or_insert(line.cr);
+        let eol = ending(cr);
         let content = line.content();
         let range = Piece::Range(line.offset, line.end() - line.offset);
         last_lf = line.has_lf;
@@ -124,7 +131,7 @@ fn walk(
         dropping = false;
         if !uid_done {
             uid_done = true;
-            if line.whole && content == uid_line.as_slice() && line.cr == env_cr {
+            if line.whole && content == uid_line.as_slice() && line.cr == cr {
                 emit(range)?;
                 continue;
             }
@@ -139,7 +146,7 @@ fn walk(
         }
         if !status_seen && starts_with_ci(content, b"status:") {
             status_seen = true;
-            if read && !(line.whole && content == b"Status: RO" && line.cr == env_cr) {
+            if read && !(line.whole && content == b"Status: RO" && line.cr == cr) {
                 changed = true;
                 dropping = true;
                 emit(Piece::Lit(b"Status: RO"))?;
@@ -149,6 +156,7 @@ fn walk(
         }
         emit(range)?;
     }
+    let eol = ending(msg_cr.unwrap_or(env_cr));
     if !uid_done {
         changed = true;
         emit(Piece::Lit(&uid_line))?;
@@ -252,6 +260,35 @@ mod tests {
         ]
         .concat();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn crlf_messages_after_an_lf_envelope_get_crlf_lines() {
+        // Regression: procmail writes the envelope with LF and a message
+        // written by a CRLF tool as it is; the inserted lines had a bare LF.
+        let msg = b"From a Wed Dec  2 05:53 1992\nSubject: s\r\nStatus: O\r\n\r\nbody\r\n";
+        for read in [true, false] {
+            let got = rewrite(msg, &[read]);
+            let header = &got[b"From a Wed Dec  2 05:53 1992\n".len()..];
+            for l in header.split_inclusive(|b| *b == b'\n') {
+                assert!(
+                    l.ends_with(b"\r\n"),
+                    "bare LF in {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+            assert_eq!(rewrite(&got, &[read]), got, "final after one write-back");
+        }
+        let no_status = b"From a Wed Dec  2 05:53 1992\nSubject: s\r\n\r\nbody\r\n";
+        let got = String::from_utf8(rewrite(no_status, &[true])).unwrap();
+        assert!(
+            got.contains("\r\nSubject: s\r\nStatus: RO\r\n\r\n"),
+            "{got:?}"
+        );
+        assert!(
+            got.starts_with("From a Wed Dec  2 05:53 1992\nX-UIDL: "),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Session transcripts over the in-memory maildrop: the wire behaviour of
-//! qpopper.md §15.4–§15.6 (with exact sizes), byte for byte.
+//! Session transcripts through the shipping dispatch loop over in-memory
+//! mbox messages: the wire behaviour of qpopper.md §15.4–§15.6 (with exact
+//! sizes), byte for byte.
 
 use super::*;
-use crate::protocol::index::Uid;
+use pop3_core::error::AuthError;
+use pop3_core::index::Uid;
+use pop3_core::session::{AuthRequest, Proof, SessionEnd};
+use pop3_core::sim::{SimConfig, Transcript, run};
 
 const SPEC_MSG: &[u8] =
     b"Date: Wed, 2 Dec 1992 05:53:22 -0800\nFrom: Alice <alice@example.com>\nSubject: hi\n\nHello\n.dot line\n\n";
@@ -10,20 +14,20 @@ const SPEC_UID: &[u8] = b"77ffa6bafb637ac9774fa2615b3b449b";
 const BANNER: &str = "+OK QPOP (version 0.0.0) at sim.example starting.\r\n";
 const BYE: &str = "+OK Pop server at sim.example signing off.\r\n";
 
-fn spec_drop() -> MemDrop {
-    let mut d = MemDrop::new([SPEC_MSG.to_vec()]);
-    d.messages[0].uid = Uid::new(SPEC_UID).unwrap();
+fn spec_drop() -> MemMbox {
+    let mut d = MemMbox::new([SPEC_MSG.to_vec()]);
+    d.0.messages[0].uid = Uid::new(SPEC_UID).unwrap();
     d
 }
 
 fn accept_alice(req: &AuthRequest) -> Result<(), AuthError> {
     match (&req.user[..], &req.proof) {
-        (b"alice", crate::protocol::session::Proof::Pass(s)) if s.expose() == b"secret" => Ok(()),
+        (b"alice", Proof::Pass(s)) if s.expose() == b"secret" => Ok(()),
         _ => Err(AuthError::BadPassword),
     }
 }
 
-fn session(input: &str) -> Transcript {
+fn session(input: &str) -> Transcript<MemMbox> {
     run(
         input.as_bytes(),
         spec_drop(),
@@ -96,7 +100,7 @@ fn parser_and_dispatcher_table() {
     assert_eq!(t.text(), format!("{BANNER}{BYE}"));
     assert_eq!(t.end, Some(SessionEnd::Quit));
     assert!(
-        t.drop.committed.is_none(),
+        t.drop.0.committed.is_none(),
         "QUIT before login updates nothing"
     );
 }
@@ -105,7 +109,7 @@ fn parser_and_dispatcher_table() {
 fn pass_keeps_spaces() {
     let seen = std::cell::RefCell::new(Vec::new());
     let auth = |r: &AuthRequest| {
-        if let crate::protocol::session::Proof::Pass(s) = &r.proof {
+        if let Proof::Pass(s) = &r.proof {
             seen.borrow_mut().push(s.expose().to_vec());
         }
         Err(AuthError::BadPassword)
@@ -289,14 +293,14 @@ fn quit_commits_marks() {
         t.text()
             .ends_with(&format!("+OK Message 1 has been deleted.\r\n{BYE}"))
     );
-    assert_eq!(t.drop.committed, Some((vec![true], vec![true])));
+    assert_eq!(t.drop.0.committed, Some((vec![true], vec![true])));
     assert_eq!(t.end, Some(SessionEnd::Quit));
 }
 
 #[test]
 fn rset_clears_deletions_and_read_marks() {
     let t = session("USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nRSET\r\nQUIT\r\n");
-    assert_eq!(t.drop.committed, Some((vec![false], vec![false])));
+    assert_eq!(t.drop.0.committed, Some((vec![false], vec![false])));
 }
 
 #[test]
@@ -305,7 +309,7 @@ fn eof_in_transaction_updates_as_qpopper_does() {
     assert!(t.text().ends_with(&format!(
         "+OK Message 1 has been deleted.\r\n-ERR POP EOF received\r\n{BYE}"
     )));
-    assert_eq!(t.drop.committed, Some((vec![true], vec![false])));
+    assert_eq!(t.drop.0.committed, Some((vec![true], vec![false])));
     assert_eq!(t.end, Some(SessionEnd::ClientGone));
     // With update-on-abort off (RFC 1939), nothing is committed.
     let cfg = SimConfig {
@@ -318,7 +322,7 @@ fn eof_in_transaction_updates_as_qpopper_does() {
         &cfg,
         &accept_alice,
     );
-    assert!(t.drop.committed.is_none());
+    assert!(t.drop.0.committed.is_none());
     assert!(
         t.text()
             .ends_with(&format!("-ERR POP EOF received\r\n{BYE}"))
@@ -328,9 +332,12 @@ fn eof_in_transaction_updates_as_qpopper_does() {
 #[test]
 fn failed_update_is_reported_before_sign_off() {
     let mut d = spec_drop();
-    d.fail_commit = Some(crate::protocol::error::MaildropError::NoSpace {
-        path: "/var/mail/alice".into(),
-    });
+    d.0.fail_commit = Some(
+        crate::maildrop::error::MaildropError::NoSpace {
+            path: "/var/mail/alice".into(),
+        }
+        .into(),
+    );
     let t = run(
         b"USER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n",
         d,
@@ -342,7 +349,8 @@ fn failed_update_is_reported_before_sign_off() {
     )));
     assert_eq!(t.end, Some(SessionEnd::ServerFault));
     let mut d = spec_drop();
-    d.fail_commit = Some(crate::protocol::error::MaildropError::NoSpace { path: "x".into() });
+    d.0.fail_commit =
+        Some(crate::maildrop::error::MaildropError::NoSpace { path: "x".into() }.into());
     let t = run(
         b"USER alice\r\nPASS secret\r\nDELE 1\r\n",
         d,
@@ -386,7 +394,7 @@ fn over_long_line_is_one_error_and_never_a_command() {
     assert!(t.text().ends_with(&format!(
         "-ERR Command line too long; at most 1023 bytes are allowed.\r\n+OK 1 148\r\n{BYE}"
     )));
-    assert_eq!(t.drop.committed, Some((vec![false], vec![false])));
+    assert_eq!(t.drop.0.committed, Some((vec![false], vec![false])));
 }
 
 #[test]
@@ -460,7 +468,7 @@ fn sizes_announced_equal_bytes_sent_for_awkward_mail() {
     }
     let t = run(
         input.as_bytes(),
-        MemDrop::new(msgs),
+        MemMbox::new(msgs),
         &SimConfig::default(),
         &accept_alice,
     );
@@ -475,8 +483,8 @@ fn with_apop_user_checks_for_a_record_and_apop_logs_in() {
         ..Default::default()
     };
     let auth = |r: &AuthRequest| match (&r.user[..], &r.proof) {
-        (b"alice", crate::protocol::session::Proof::Apop(d)) if d == b"right" => Ok(()),
-        (_, crate::protocol::session::Proof::Apop(_)) => Err(AuthError::DigestMismatch),
+        (b"alice", Proof::Apop(d)) if d == b"right" => Ok(()),
+        (_, Proof::Apop(_)) => Err(AuthError::DigestMismatch),
         _ => Err(AuthError::BadPassword),
     };
     let t = run(

@@ -7,11 +7,12 @@
 //! the client or from mail is bounded and made printable first, so no reply
 //! can be split into two lines or grow without bound.
 
-use super::command::{MAX_ECHO, Verb};
-use super::error::{AuthError, MaildropError};
-use super::greeting::Greeting;
-use super::index::{Index, MsgIdx, MsgNum};
-use super::session::Marks;
+use crate::command::Verb;
+use crate::error::{AuthError, StorageError, StorageKind};
+use crate::greeting::Greeting;
+use crate::index::{Index, MsgIdx, MsgNum};
+use crate::limits::{MAX_ECHO, MAX_LINE};
+use crate::marks::Marks;
 
 /// A positive single-line reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub enum ErrReply {
     /// Authentication failed.
     Auth(AuthError, Vec<u8>),
     /// The maildrop failed.
-    Maildrop(MaildropError),
+    Storage(StorageError),
     /// Idle too long.
     Timeout,
     /// The client closed its side.
@@ -174,9 +175,18 @@ impl Reply<'_> {
         }
     }
 
-    /// True for `-ERR` replies (the driver logs those).
+    /// True for `-ERR` replies (the host logs those).
     pub fn is_err(&self) -> bool {
         matches!(self, Reply::Err(_))
+    }
+
+    /// True for the replies whose `+OK` line a body and a `.` line follow
+    /// (a RETR or TOP head is sent as [`OkReply::Octets`] and is one too).
+    pub fn is_multiline(&self) -> bool {
+        matches!(
+            self,
+            Reply::List(..) | Reply::Uidl(..) | Reply::Capa(_) | Reply::Ok(OkReply::Octets(_))
+        )
     }
 
     /// The reply as bytes (for tests and logs).
@@ -234,6 +244,54 @@ fn write_ok(r: &OkReply<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// A response code (RFC 2449 §8, RFC 3206): tells the client whether to
+/// ask the user, wait, or give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// `[AUTH]`: the credentials or the user's rights.
+    Auth,
+    /// `[IN-USE]`: another session has the maildrop.
+    InUse,
+    /// `[SYS/TEMP]`: a passing server problem.
+    SysTemp,
+    /// `[SYS/PERM]`: a server problem that needs the administrator.
+    SysPerm,
+}
+
+impl Code {
+    /// The code as sent, with its brackets.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Auth => "[AUTH]",
+            Code::InUse => "[IN-USE]",
+            Code::SysTemp => "[SYS/TEMP]",
+            Code::SysPerm => "[SYS/PERM]",
+        }
+    }
+}
+
+/// Which response code a negative reply carries: decided here and nowhere
+/// else (Dovecot's one mapping function is the model).
+pub fn code(e: &ErrReply) -> Option<Code> {
+    match e {
+        ErrReply::BadUserName | ErrReply::TooManyFailures => Some(Code::Auth),
+        ErrReply::Auth(a, _) => Some(match a {
+            AuthError::ApopDbMode(_) => Code::SysPerm,
+            AuthError::ApopDbLock(_) | AuthError::ApopDbUnavailable(_) => Code::SysTemp,
+            _ => Code::Auth,
+        }),
+        ErrReply::Storage(s) => Some(match s.kind {
+            StorageKind::InUse => Code::InUse,
+            StorageKind::Temp => Code::SysTemp,
+            StorageKind::Perm => Code::SysPerm,
+        }),
+        _ => None,
+    }
+}
+
+/// Longest storage text sent (a path in it comes from the configuration).
+const MAX_STORAGE_TEXT: usize = 400;
+
 fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
     let mut t = Vec::with_capacity(80);
     match e {
@@ -251,10 +309,11 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
             format_args!("Too many arguments for the {} command.", v.word()),
         ),
         ErrReply::TooManyTokens => t.extend_from_slice(b"Too many arguments supplied."),
-        ErrReply::LineTooLong => {
-            t.extend_from_slice(b"Command line too long; at most 1023 bytes are allowed.")
-        }
-        ErrReply::BadUserName => t.extend_from_slice(b"[AUTH] Invalid user name."),
+        ErrReply::LineTooLong => push_fmt(
+            &mut t,
+            format_args!("Command line too long; at most {MAX_LINE} bytes are allowed."),
+        ),
+        ErrReply::BadUserName => t.extend_from_slice(b"Invalid user name."),
         ErrReply::NoSuchMessage(raw) => {
             t.extend_from_slice(b"Message ");
             t.extend_from_slice(&echo(raw));
@@ -285,12 +344,14 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
             format_args!("Message {} has been marked for deletion.", n.0),
         ),
         ErrReply::Auth(a, user) => auth_text(a, user, &mut t),
-        ErrReply::Maildrop(m) => maildrop_text(m, &mut t),
+        ErrReply::Storage(s) => {
+            t.extend_from_slice(&echo_long(s.reply.as_bytes(), MAX_STORAGE_TEXT))
+        }
         ErrReply::Timeout => t.extend_from_slice(b"POP timeout"),
         ErrReply::Eof => t.extend_from_slice(b"POP EOF received"),
         ErrReply::Hangup => t.extend_from_slice(b"POP hangup"),
         ErrReply::TooManyFailures => {
-            t.extend_from_slice(b"[AUTH] Too many failed login attempts; closing the connection.")
+            t.extend_from_slice(b"Too many failed login attempts; closing the connection.")
         }
         // COMPAT qpopper 2.53 (§3.6): "failed." after a hang-up, "failed!" else.
         ErrReply::AbortUpdateFailed { hangup: true } => {
@@ -300,14 +361,17 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
             t.extend_from_slice(b"POP mailbox update failed!")
         }
     }
-    line(out, "-ERR ", &[&t]);
+    match code(e) {
+        Some(c) => line(out, "-ERR ", &[c.as_str().as_bytes(), b" ", &t]),
+        None => line(out, "-ERR ", &[&t]),
+    }
 }
 
 fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
     let user = echo(user);
     match a {
         AuthError::BadPassword | AuthError::System(_) => {
-            t.extend_from_slice(b"[AUTH] Password supplied for \"");
+            t.extend_from_slice(b"Password supplied for \"");
             t.extend_from_slice(&user);
             t.extend_from_slice(b"\" is incorrect.");
         }
@@ -317,106 +381,46 @@ fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
             } else {
                 b"password"
             };
-            t.extend_from_slice(b"[AUTH] \"");
+            t.extend_from_slice(b"\"");
             t.extend_from_slice(&user);
             t.extend_from_slice(b"\": ");
             t.extend_from_slice(what);
             t.extend_from_slice(b" expired.");
         }
-        AuthError::UidBlocked(n) => push_fmt(
-            t,
-            format_args!("[AUTH] Access is blocked for UIDs below {n}"),
-        ),
-        AuthError::MustUseApop => {
-            t.extend_from_slice(b"[AUTH] You must use APOP to connect to this server")
+        AuthError::UidBlocked(n) => {
+            push_fmt(t, format_args!("Access is blocked for UIDs below {n}"))
         }
-        AuthError::ApopOnly => t.extend_from_slice(
-            b"[AUTH] You must use APOP authentication to connect to this server",
-        ),
+        AuthError::MustUseApop => {
+            t.extend_from_slice(b"You must use APOP to connect to this server")
+        }
+        AuthError::ApopOnly => {
+            t.extend_from_slice(b"You must use APOP authentication to connect to this server")
+        }
         AuthError::RootDenied => {
-            t.extend_from_slice(b"[AUTH] User ");
+            t.extend_from_slice(b"User ");
             t.extend_from_slice(&user);
             t.extend_from_slice(b" login denied.");
         }
-        AuthError::NotAuthorized => t.extend_from_slice(b"[AUTH] not authorized"),
-        AuthError::PermissionDenied => t.extend_from_slice(b"[AUTH] Permission denied."),
-        AuthError::DigestMismatch => t.extend_from_slice(b"[AUTH] authentication failure"),
+        AuthError::NotAuthorized => t.extend_from_slice(b"not authorized"),
+        AuthError::PermissionDenied => t.extend_from_slice(b"Permission denied."),
+        AuthError::DigestMismatch => t.extend_from_slice(b"authentication failure"),
         AuthError::ApopDbMode(m) => push_fmt(
             t,
-            format_args!("[SYS/PERM] POP authorization DB has wrong mode (0{m:o})"),
+            format_args!("POP authorization DB has wrong mode (0{m:o})"),
         ),
         AuthError::ApopDbLock(why) => {
-            t.extend_from_slice(b"[SYS/TEMP] unable to lock POP authorization DB (");
+            t.extend_from_slice(b"unable to lock POP authorization DB (");
             t.extend_from_slice(&echo(why.as_bytes()));
             t.push(b')');
         }
         // COMPAT qpopper 2.53: the parenthesis shows the user name (an
         // argument slip in 2.53 that scripts may match); the log has why.
         AuthError::ApopDbUnavailable(_) => {
-            t.extend_from_slice(b"[SYS/TEMP] POP authorization DB not available (");
+            t.extend_from_slice(b"POP authorization DB not available (");
             t.extend_from_slice(&user);
             t.push(b')');
         }
     }
-}
-
-fn maildrop_text(m: &MaildropError, t: &mut Vec<u8>) {
-    let s = match m {
-        MaildropError::LockBusy { path, errno } => {
-            format!("[IN-USE] {path} lock busy!  Is another session active? ({errno})")
-        }
-        MaildropError::Unlocking => "[IN-USE] Maildrop being unlocked; try again.".to_string(),
-        MaildropError::LockTimeout { what } => {
-            format!("[IN-USE] Timed out waiting for the {what}; try again later.")
-        }
-        MaildropError::TempNotOwned { user } => {
-            format!("[SYS/PERM] Temporary drop file not owned by {user}.")
-        }
-        MaildropError::TempAccessible { path } => {
-            format!(
-                "[SYS/PERM] Your temporary file {path} is accessable by others.  This must be fixed"
-            )
-        }
-        MaildropError::TempLinks => {
-            "[SYS/PERM] Your temporary file appears to have more than one link.".to_string()
-        }
-        MaildropError::TempNotRegular { path } => {
-            format!("[SYS/PERM] Your temporary drop file {path} is not type 'regular file'")
-        }
-        MaildropError::TempOpen { .. } => {
-            "[SYS/TEMP] System error, can't open temporary file, do you own it?".to_string()
-        }
-        MaildropError::BadEnvelope { .. } => {
-            "[SYS/PERM] Unable to process From lines (envelopes), change recognition modes."
-                .to_string()
-        }
-        MaildropError::UnsafeSpool { path, why } => {
-            format!("[SYS/PERM] Mail spool {path} refused: {why}.")
-        }
-        MaildropError::Changed { path } => {
-            format!(
-                "[SYS/TEMP] {path} was changed by another program during this session; no changes made."
-            )
-        }
-        MaildropError::NoSpace { path } => {
-            format!(
-                "[SYS/TEMP] Disk full or quota exceeded updating {path}; mailbox left unchanged."
-            )
-        }
-        MaildropError::Interrupted { path, errno } => format!(
-            "[SYS/TEMP] Update of {path} interrupted ({errno}); it will be completed at your next login."
-        ),
-        MaildropError::RecoveryNeeded { path } => format!(
-            "[SYS/PERM] {path} needs the administrator: an interrupted update cannot be completed; nothing was changed."
-        ),
-        MaildropError::BadTempDrop { path } => {
-            format!("[SYS/PERM] Your temporary drop file {path} is not empty and is not a mailbox.")
-        }
-        MaildropError::Io { op, path, errno } => {
-            format!("[SYS/TEMP] Error {op} {path} ({errno}); mailbox left unchanged.")
-        }
-    };
-    t.extend_from_slice(&echo_long(s.as_bytes(), 400));
 }
 
 /// Bounds and sanitizes bytes echoed from the client or from files: at most
@@ -629,106 +633,38 @@ mod tests {
     }
 
     #[test]
-    fn maildrop_texts() {
-        let m = |e: MaildropError| err(ErrReply::Maildrop(e));
-        assert_eq!(
-            m(MaildropError::LockBusy {
-                path: "/var/mail/.alice.pop".into(),
-                errno: 11
-            }),
-            "-ERR [IN-USE] /var/mail/.alice.pop lock busy!  Is another session active? (11)\r\n"
+    fn storage_errors_carry_their_kinds_code() {
+        let e = |kind, reply: &str| {
+            err(ErrReply::Storage(StorageError {
+                kind,
+                reply: reply.into(),
+                log: "not sent".into(),
+            }))
+        };
+        assert_eq!(e(StorageKind::InUse, "busy"), "-ERR [IN-USE] busy\r\n");
+        assert_eq!(e(StorageKind::Temp, "later"), "-ERR [SYS/TEMP] later\r\n");
+        assert_eq!(e(StorageKind::Perm, "a\r\nb"), "-ERR [SYS/PERM] a??b\r\n");
+        let long = e(StorageKind::Perm, &"p".repeat(1000));
+        assert_eq!(long.len(), "-ERR [SYS/PERM] \r\n".len() + MAX_STORAGE_TEXT);
+    }
+
+    #[test]
+    fn multiline_replies_are_known_without_parsing_them() {
+        let ix = Index::default();
+        let marks = Marks::default();
+        let caps: Vec<String> = Vec::new();
+        assert!(Reply::List(&ix, &marks).is_multiline());
+        assert!(Reply::Uidl(&ix, &marks).is_multiline());
+        assert!(Reply::Capa(&caps).is_multiline());
+        assert!(Reply::Ok(OkReply::Octets(3)).is_multiline());
+        assert!(
+            !Reply::Ok(OkReply::Rset {
+                count: 1,
+                octets: 2
+            })
+            .is_multiline()
         );
-        assert_eq!(
-            m(MaildropError::BadEnvelope {
-                path: "/var/mail/alice".into()
-            }),
-            "-ERR [SYS/PERM] Unable to process From lines (envelopes), change recognition modes.\r\n"
-        );
-        assert_eq!(
-            m(MaildropError::TempLinks),
-            "-ERR [SYS/PERM] Your temporary file appears to have more than one link.\r\n"
-        );
-        assert_eq!(
-            m(MaildropError::TempNotOwned {
-                user: "alice".into()
-            }),
-            "-ERR [SYS/PERM] Temporary drop file not owned by alice.\r\n"
-        );
-        assert_eq!(
-            m(MaildropError::TempAccessible {
-                path: "/var/mail/.alice.pop".into()
-            }),
-            "-ERR [SYS/PERM] Your temporary file /var/mail/.alice.pop is accessable by others.  This must be fixed\r\n"
-        );
-        assert_eq!(
-            m(MaildropError::TempNotRegular {
-                path: "/var/mail/.alice.pop".into()
-            }),
-            "-ERR [SYS/PERM] Your temporary drop file /var/mail/.alice.pop is not type 'regular file'\r\n"
-        );
-        let p = || "/var/mail/alice".to_string();
-        let exact = [
-            (
-                MaildropError::NoSpace { path: p() },
-                "[SYS/TEMP] Disk full or quota exceeded updating /var/mail/alice; mailbox left unchanged.",
-            ),
-            (
-                MaildropError::Unlocking,
-                "[IN-USE] Maildrop being unlocked; try again.",
-            ),
-            (
-                MaildropError::LockTimeout {
-                    what: "mail spool lock (dotlock)".into(),
-                },
-                "[IN-USE] Timed out waiting for the mail spool lock (dotlock); try again later.",
-            ),
-            (
-                MaildropError::TempOpen {
-                    path: p(),
-                    errno: 13,
-                },
-                "[SYS/TEMP] System error, can't open temporary file, do you own it?",
-            ),
-            (
-                MaildropError::UnsafeSpool {
-                    path: p(),
-                    why: "it is a symbolic link".into(),
-                },
-                "[SYS/PERM] Mail spool /var/mail/alice refused: it is a symbolic link.",
-            ),
-            (
-                MaildropError::Changed { path: p() },
-                "[SYS/TEMP] /var/mail/alice was changed by another program during this session; no changes made.",
-            ),
-            (
-                MaildropError::Interrupted {
-                    path: p(),
-                    errno: 5,
-                },
-                "[SYS/TEMP] Update of /var/mail/alice interrupted (5); it will be completed at your next login.",
-            ),
-            (
-                MaildropError::RecoveryNeeded { path: p() },
-                "[SYS/PERM] /var/mail/alice needs the administrator: an interrupted update cannot be completed; nothing was changed.",
-            ),
-            (
-                MaildropError::BadTempDrop {
-                    path: "/var/mail/.alice.pop".into(),
-                },
-                "[SYS/PERM] Your temporary drop file /var/mail/.alice.pop is not empty and is not a mailbox.",
-            ),
-            (
-                MaildropError::Io {
-                    op: "fsync".into(),
-                    path: p(),
-                    errno: 5,
-                },
-                "[SYS/TEMP] Error fsync /var/mail/alice (5); mailbox left unchanged.",
-            ),
-        ];
-        for (e, text) in exact {
-            assert_eq!(m(e), format!("-ERR {text}\r\n"));
-        }
+        assert!(!Reply::Err(ErrReply::Eof).is_multiline());
     }
 
     #[test]

@@ -9,13 +9,8 @@
 //! non-number is not `atoi`'s silent 0 but is answered with the text the
 //! command uses for a bad number. See DECISIONS.md "Parsing".
 
-use super::secret::Secret;
-
-/// qpopper's `MAXPARMCOUNT`: the command word plus four arguments.
-pub const MAX_TOKENS: usize = 5;
-
-/// Longest command word or argument echoed back in a reply (3.x used `%.128s`).
-pub const MAX_ECHO: usize = 128;
+use crate::limits::MAX_TOKENS;
+use crate::secret::Secret;
 
 /// The command words popper knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +174,28 @@ pub enum Command<'a> {
     Uidl(Option<NumArg<'a>>),
     /// `CAPA`
     Capa,
+}
+
+impl Command<'_> {
+    /// The command's verb.
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::User(_) => Verb::User,
+            Command::Pass(_) => Verb::Pass,
+            Command::Apop { .. } => Verb::Apop,
+            Command::Quit => Verb::Quit,
+            Command::Stat => Verb::Stat,
+            Command::List(_) => Verb::List,
+            Command::Retr(_) => Verb::Retr,
+            Command::Dele(_) => Verb::Dele,
+            Command::Noop => Verb::Noop,
+            Command::Rset => Verb::Rset,
+            Command::Top(..) => Verb::Top,
+            Command::Last => Verb::Last,
+            Command::Uidl(_) => Verb::Uidl,
+            Command::Capa => Verb::Capa,
+        }
+    }
 }
 
 /// Why a line is not a command. Each maps to one `-ERR` text in `reply.rs`.

@@ -1,25 +1,43 @@
-//! The wire transform: a stored message in, the bytes RETR/TOP send out.
+//! qpopper's wire form of a stored mbox message: what RETR and TOP send
+//! of it, on top of the protocol core's CRLF / dot-stuffing / TOP encoder.
 //!
 //! COMPAT qpopper 2.53 (qpopper.md §3.4, §9.8): the envelope is not sent
 //! (the caller passes only what follows it); `Content-Length:` and every
 //! `X-UIDL:` header are dropped; one `X-UIDL: <uid>` line is inserted before
 //! the first `Status:` header, or else before the blank line that ends the
-//! header; lines end in CRLF; a line starting with `.` gets another `.`.
+//! header.
 //!
 //! DEVIATION: the continuation lines of a dropped header are dropped with it
 //! (2.53 sent them, gluing them to the previous header); long lines are not
-//! cut into 1023-byte fragments; a line that already ends in CRLF is sent
-//! with one CRLF; a last line without LF is sent with CRLF.
+//! cut into 1023-byte fragments (the core's encoder does the rest: one CRLF
+//! per line, a last line closed).
 //!
-//! [`Encoder`] streams: it takes the message in chunks of any size, split
-//! anywhere, and keeps O(1) state, so a message of any size goes to the
-//! client through a bounded buffer. [`measure`] and [`HeaderState`] give the
-//! exact size the encoder will produce (before dot-stuffing), which is the
-//! size LIST, STAT and `+OK n octets` announce.
+//! [`Render`] streams like the encoder it feeds: chunks of any size, split
+//! anywhere, O(1) state. [`HeaderState`] is the one classification both it
+//! and the scan's size computation use, and [`wire_size`] adds the inserted
+//! line, so the size LIST, STAT and `+OK n octets` announce is exactly what
+//! RETR sends.
+
+use std::io;
+
+use pop3_core::index::Uid;
+use pop3_core::maildrop::{Output, SendError};
+use pop3_core::wire::{Encoder, lines};
+
+use super::scan::ReadAt;
 
 /// Longest header-name prefix that matters for classification
 /// (`content-length:` is 15 bytes).
 const CLASSIFY_LEN: usize = 15;
+
+/// Bytes of the `X-UIDL: ` prefix and CRLF around an inserted UID.
+pub const UIDL_LINE_OVERHEAD: u64 = 10;
+
+/// What RETR sends for a message whose lines come to `size_without_uidl`
+/// octets (the scan counts them) once `uid`'s line is inserted.
+pub fn wire_size(size_without_uidl: u64, uid: &Uid) -> u64 {
+    size_without_uidl.saturating_add(UIDL_LINE_OVERHEAD + uid.len() as u64)
+}
 
 /// What to do with one header line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +53,7 @@ pub enum HeaderAction {
     EndOfHeader,
 }
 
-/// Header-phase state shared by the encoder and every size computation, so
+/// Header-phase state shared by the renderer and every size computation, so
 /// that announced sizes and sent bytes cannot disagree.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderState {
@@ -81,20 +99,14 @@ pub fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// Splits a stored line (without its LF) into the content that is sent,
-/// dropping one CR before the LF.
-fn content_of(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Exact size of what [`Encoder`] sends for `msg` (everything after the
+/// Exact size of what [`Render`] sends for `msg` (everything after the
 /// envelope), without the inserted `X-UIDL:` line and without dot-stuffing.
 pub fn measure(msg: &[u8]) -> u64 {
     let mut hs = HeaderState::default();
     let mut in_header = true;
     let mut size = 0u64;
     for line in lines(msg) {
-        let content = content_of(line);
+        let content = line.strip_suffix(b"\r").unwrap_or(line);
         if in_header {
             match hs.line(
                 &content[..content.len().min(CLASSIFY_LEN)],
@@ -110,41 +122,15 @@ pub fn measure(msg: &[u8]) -> u64 {
     size
 }
 
-/// The lines of `msg` without their LFs; a last line without LF is a line.
-pub fn lines(msg: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = msg;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        match memchr::memchr(b'\n', rest) {
-            Some(i) => {
-                let l = &rest[..i];
-                rest = &rest[i + 1..];
-                Some(l)
-            }
-            None => {
-                let l = rest;
-                rest = b"";
-                Some(l)
-            }
-        }
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Header,
-    Body,
-    Done,
-}
-
-/// Streaming encoder for one RETR or TOP.
+/// Streaming renderer for one RETR or TOP: stored bytes in, qpopper's
+/// message into the core's [`Encoder`].
 #[derive(Debug)]
-pub struct Encoder<'u> {
-    uid: &'u [u8],
-    phase: Phase,
+pub struct Render {
+    /// `X-UIDL: <uid>` and its LF, inserted once.
+    uid_line: Vec<u8>,
     hs: HeaderState,
+    /// Still in the header (after it, bytes pass straight through).
+    in_header: bool,
     /// The next byte starts a new line.
     at_start: bool,
     /// First bytes of a header line not yet classified.
@@ -154,167 +140,95 @@ pub struct Encoder<'u> {
     deciding: bool,
     /// The current line's bytes are sent.
     emitting: bool,
-    /// A CR ended the last chunk; sent unless an LF follows.
-    pending_cr: bool,
-    /// TOP: body lines still to send (`None` for RETR).
-    body_left: Option<u64>,
-    /// The blank line ending the header was classified; the body starts
-    /// when its line end is sent.
-    header_ended: bool,
-    /// Bytes sent not counting dot-stuffing (checked against the size).
-    sent: u64,
+    /// The current line is the blank line that ends the header.
+    blank: bool,
 }
 
-impl<'u> Encoder<'u> {
-    /// An encoder for a message with `uid`; `body_lines` is TOP's line
-    /// count, `None` for RETR.
-    pub fn new(uid: &'u [u8], body_lines: Option<u64>) -> Self {
-        Encoder {
-            uid,
-            phase: Phase::Header,
+impl Render {
+    /// A renderer for a message with `uid`.
+    pub fn new(uid: &[u8]) -> Self {
+        Render {
+            uid_line: [b"X-UIDL: ", uid, b"\n"].concat(),
             hs: HeaderState::default(),
+            in_header: true,
             at_start: true,
             head: [0; CLASSIFY_LEN],
             head_len: 0,
             deciding: false,
             emitting: true,
-            pending_cr: false,
-            body_left: body_lines,
-            header_ended: false,
-            sent: 0,
+            blank: false,
         }
     }
 
-    /// True when TOP has sent all it will: the caller may stop reading.
-    pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
-    }
-
-    /// Bytes sent so far, not counting dot-stuffing: at the end this equals
-    /// the announced size for RETR.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// Encodes the next chunk of the stored message into `out`.
-    pub fn feed(&mut self, mut buf: &[u8], out: &mut Vec<u8>) {
-        while !buf.is_empty() && self.phase != Phase::Done {
-            if self.phase == Phase::Body && self.body_left.is_none() {
-                self.feed_body(buf, out);
+    /// Renders the next chunk of the stored message into `enc`.
+    pub fn feed(&mut self, mut buf: &[u8], enc: &mut Encoder, out: &mut Vec<u8>) {
+        while !buf.is_empty() {
+            if !self.in_header {
+                enc.feed(buf, out);
                 return;
             }
             if self.at_start {
-                self.start_line(buf[0], out);
+                self.at_start = false;
+                self.deciding = true;
+                self.emitting = true;
+                self.head_len = 0;
             }
             if self.deciding {
-                buf = self.feed_head(buf, out);
+                buf = self.feed_head(buf, enc, out);
                 continue;
             }
             match memchr::memchr(b'\n', buf) {
                 Some(i) => {
-                    self.part(&buf[..i], out);
-                    self.end_line(out);
+                    if self.emitting {
+                        enc.feed(&buf[..=i], out);
+                    }
+                    self.end_line();
                     buf = &buf[i + 1..];
                 }
                 None => {
-                    self.part(buf, out);
+                    if self.emitting {
+                        enc.feed(buf, out);
+                    }
                     buf = b"";
                 }
             }
         }
     }
 
-    /// The body of a RETR: every line as it is, CRLF-ended, dot-stuffed,
-    /// one CR before each LF dropped. The same rules as the line-by-line
-    /// path (start_line, part, end_line), in one tight loop over the
-    /// chunk, with the output space reserved once: this is where the bytes
-    /// of a download go.
-    fn feed_body(&mut self, buf: &[u8], out: &mut Vec<u8>) {
-        // Worst case: every line one byte, stuffed, with a CR added.
-        out.reserve(buf.len() + buf.len() / 2 + 4);
-        let mut rest = buf;
-        while !rest.is_empty() {
-            if self.at_start {
-                self.at_start = false;
-                if rest[0] == b'.' {
-                    out.push(b'.');
+    /// Ends the message: a header line cut short by the end is classified
+    /// and closed, and the `X-UIDL:` line placed if the header never ended.
+    pub fn finish(&mut self, enc: &mut Encoder, out: &mut Vec<u8>) {
+        if self.in_header {
+            if !self.at_start {
+                if self.deciding {
+                    self.classify(true, enc, out);
                 }
-            }
-            let (line, ended) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], true),
-                None => (rest, false),
-            };
-            if self.pending_cr && !line.is_empty() {
-                // The CR that ended the last chunk was not the line's last.
-                out.push(b'\r');
-                self.sent += 1;
-            }
-            self.pending_cr = false;
-            let (body, cr) = match line.split_last() {
-                Some((b'\r', head)) => (head, true),
-                _ => (line, false),
-            };
-            out.extend_from_slice(body);
-            self.sent += body.len() as u64;
-            if ended {
-                out.extend_from_slice(b"\r\n");
-                self.sent += 2;
-                self.at_start = true;
-                rest = &rest[line.len() + 1..];
-            } else {
-                self.pending_cr = cr;
-                rest = &[];
-            }
-        }
-    }
-
-    /// Ends the message: closes a last line without LF and places the
-    /// `X-UIDL:` line if the header never ended.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        if !self.at_start {
-            if self.deciding {
-                self.classify(true, out);
-            }
-            self.end_line(out);
-        }
-        if self.phase == Phase::Header && !self.hs.uid_sent() {
-            self.uid_line(out);
-        }
-        self.phase = Phase::Done;
-    }
-
-    fn start_line(&mut self, first: u8, out: &mut Vec<u8>) {
-        self.at_start = false;
-        self.emitting = true;
-        self.pending_cr = false;
-        match self.phase {
-            Phase::Header => {
-                self.deciding = true;
-                self.head_len = 0;
-            }
-            Phase::Body => {
-                if first == b'.' {
-                    out.push(b'.');
+                if self.emitting {
+                    enc.feed(b"\n", out);
                 }
+                self.end_line();
             }
-            Phase::Done => {}
+            if self.in_header && !self.hs.uid_sent() {
+                enc.feed(&self.uid_line, out);
+            }
+            self.in_header = false;
         }
+        enc.finish(out);
     }
 
     /// Collects the first bytes of a header line; classifies it once enough
     /// is known. Returns the unconsumed input.
-    fn feed_head<'b>(&mut self, buf: &'b [u8], out: &mut Vec<u8>) -> &'b [u8] {
+    fn feed_head<'b>(&mut self, buf: &'b [u8], enc: &mut Encoder, out: &mut Vec<u8>) -> &'b [u8] {
         let room = CLASSIFY_LEN - self.head_len;
-        let lf = memchr::memchr(b'\n', &buf[..buf.len().min(room + 1)]);
-        match lf {
+        match memchr::memchr(b'\n', &buf[..buf.len().min(room + 1)]) {
             Some(i) if i <= room => {
                 self.head[self.head_len..self.head_len + i].copy_from_slice(&buf[..i]);
                 self.head_len += i;
-                self.classify(true, out);
-                self.end_line(out);
+                self.classify(true, enc, out);
+                if self.emitting {
+                    enc.feed(b"\n", out);
+                }
+                self.end_line();
                 &buf[i + 1..]
             }
             _ => {
@@ -322,7 +236,7 @@ impl<'u> Encoder<'u> {
                 self.head[self.head_len..self.head_len + take].copy_from_slice(&buf[..take]);
                 self.head_len += take;
                 if self.head_len == CLASSIFY_LEN {
-                    self.classify(false, out);
+                    self.classify(false, enc, out);
                 }
                 &buf[take..]
             }
@@ -330,96 +244,74 @@ impl<'u> Encoder<'u> {
     }
 
     /// Decides what to do with the current header line from its buffered
-    /// start; `complete` when the whole line is in `head`.
-    fn classify(&mut self, complete: bool, out: &mut Vec<u8>) {
+    /// start (`complete` when the whole line is in `head`), and sends that
+    /// start if the line is kept.
+    fn classify(&mut self, complete: bool, enc: &mut Encoder, out: &mut Vec<u8>) {
         self.deciding = false;
-        let head = self.head;
-        let mut content = &head[..self.head_len];
-        if complete {
-            content = content_of(content);
-        }
-        let empty = complete && content.is_empty();
-        match self.hs.line(content, empty) {
+        let head = &self.head[..self.head_len];
+        let content = if complete {
+            head.strip_suffix(b"\r").unwrap_or(head)
+        } else {
+            head
+        };
+        match self.hs.line(content, complete && content.is_empty()) {
             HeaderAction::Drop => self.emitting = false,
             HeaderAction::Emit => {}
-            HeaderAction::UidThenEmit => self.uid_line(out),
+            HeaderAction::UidThenEmit => enc.feed(&self.uid_line, out),
             HeaderAction::EndOfHeader => {
                 if !self.hs.uid_sent() {
-                    self.uid_line(out);
+                    enc.feed(&self.uid_line, out);
                 }
-                // The blank line is sent by end_line, which then starts the body.
-                self.header_ended = true;
-                return;
+                self.blank = true;
             }
         }
-        if self.emitting && content.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        if complete {
-            // The whole line is known and its one CR already removed: any
-            // CR left is content.
-            if self.emitting {
-                out.extend_from_slice(content);
-                self.sent += content.len() as u64;
-            }
-        } else {
-            self.part(&head[..self.head_len], out);
-        }
-    }
-
-    /// Sends part of the current line's content (no LF in `part`).
-    fn part(&mut self, part: &[u8], out: &mut Vec<u8>) {
-        if !self.emitting || part.is_empty() {
-            return;
-        }
-        if self.pending_cr {
-            out.push(b'\r');
-            self.sent += 1;
-            self.pending_cr = false;
-        }
-        let (body, cr) = match part.split_last() {
-            Some((b'\r', rest)) => (rest, true),
-            _ => (part, false),
-        };
-        out.extend_from_slice(body);
-        self.sent += body.len() as u64;
-        self.pending_cr = cr;
-    }
-
-    /// The stored line ended (LF, or end of message).
-    fn end_line(&mut self, out: &mut Vec<u8>) {
-        self.pending_cr = false;
-        self.at_start = true;
         if self.emitting {
-            out.extend_from_slice(b"\r\n");
-            self.sent += 2;
-        }
-        match self.phase {
-            Phase::Header if self.header_ended => {
-                self.phase = Phase::Body;
-                // TOP n counts the lines after the blank line.
-                if self.body_left == Some(0) {
-                    self.phase = Phase::Done;
-                }
-            }
-            Phase::Body => {
-                if let Some(left) = self.body_left.as_mut() {
-                    *left = left.saturating_sub(1);
-                    if *left == 0 {
-                        self.phase = Phase::Done;
-                    }
-                }
-            }
-            Phase::Header | Phase::Done => {}
+            enc.feed(&self.head[..self.head_len], out);
         }
     }
 
-    fn uid_line(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"X-UIDL: ");
-        out.extend_from_slice(self.uid);
-        out.extend_from_slice(b"\r\n");
-        self.sent += 10 + self.uid.len() as u64;
+    /// The stored line ended: the body starts after the blank line.
+    fn end_line(&mut self) {
+        self.at_start = true;
+        if self.blank {
+            self.in_header = false;
+        }
     }
+}
+
+/// Sends the stored message `content..end` of `src` (after its envelope)
+/// as RETR (`body_lines` `None`) or TOP, read `chunk` bytes at a time:
+/// the one sending path of the spool and of the in-memory test maildrop.
+/// Returns the bytes sent without dot-stuffing; a failed read is
+/// `fail(Some(e))`, one that comes up short `fail(None)` (the spool was
+/// cut under us).
+pub fn send_from<R: ReadAt + ?Sized>(
+    src: &R,
+    (content, end): (u64, u64),
+    uid: &Uid,
+    body_lines: Option<u64>,
+    chunk: usize,
+    out: &mut dyn Output,
+    fail: &dyn Fn(Option<io::Error>) -> SendError,
+) -> Result<u64, SendError> {
+    let mut render = Render::new(uid.as_bytes());
+    let mut enc = Encoder::new(body_lines);
+    let mut buf = vec![0u8; chunk.max(1)];
+    let mut at = content;
+    while at < end && !enc.is_done() {
+        let want = (end - at).min(buf.len() as u64) as usize;
+        let n = match src.read_at(&mut buf[..want], at) {
+            Ok(0) => return Err(fail(None)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(Some(e))),
+        };
+        render.feed(&buf[..n], &mut enc, out.buffer());
+        out.drain().map_err(SendError::Client)?;
+        at += n as u64;
+    }
+    render.finish(&mut enc, out.buffer());
+    Ok(enc.sent())
 }
 
 #[cfg(test)]
@@ -430,12 +322,13 @@ mod tests {
 
     /// Encodes `msg` fed in pieces of `step` bytes.
     fn encode(msg: &[u8], uid: &[u8], top: Option<u64>, step: usize) -> Vec<u8> {
-        let mut e = Encoder::new(uid, top);
+        let mut r = Render::new(uid);
+        let mut e = Encoder::new(top);
         let mut out = Vec::new();
         for chunk in msg.chunks(step.max(1)) {
-            e.feed(chunk, &mut out);
+            r.feed(chunk, &mut e, &mut out);
         }
-        e.finish(&mut out);
+        r.finish(&mut e, &mut out);
         out
     }
 
@@ -446,11 +339,12 @@ mod tests {
             assert_eq!(encode(msg, UID, top, step), whole, "step {step}");
         }
         for split in 0..=msg.len() {
-            let mut e = Encoder::new(UID, top);
+            let mut r = Render::new(UID);
+            let mut e = Encoder::new(top);
             let mut out = Vec::new();
-            e.feed(&msg[..split], &mut out);
-            e.feed(&msg[split..], &mut out);
-            e.finish(&mut out);
+            r.feed(&msg[..split], &mut e, &mut out);
+            r.feed(&msg[split..], &mut e, &mut out);
+            r.finish(&mut e, &mut out);
             assert_eq!(out, whole, "split {split}");
         }
         whole
@@ -476,6 +370,13 @@ mod tests {
         assert_eq!(got, want.to_vec());
         assert_eq!(got.len(), 149);
         assert_eq!(measure(SPEC_MSG) + 42, 148);
+    }
+
+    #[test]
+    fn sizes_include_the_inserted_uidl_line() {
+        // qpopper.md §15.6: 106 counted octets + 42 for the X-UIDL line.
+        assert_eq!(measure(SPEC_MSG), 106);
+        assert_eq!(wire_size(106, &Uid::new(UID).unwrap()), 148);
     }
 
     #[test]
@@ -609,10 +510,11 @@ mod tests {
                 unstuffed.len() as u64,
                 "{msg:?}"
             );
-            let mut e = Encoder::new(UID, None);
+            let mut r = Render::new(UID);
+            let mut e = Encoder::new(None);
             let mut out = Vec::new();
-            e.feed(&msg, &mut out);
-            e.finish(&mut out);
+            r.feed(&msg, &mut e, &mut out);
+            r.finish(&mut e, &mut out);
             assert_eq!(e.sent(), unstuffed.len() as u64);
             // Every line of the output ends in CRLF and there is no bare LF.
             assert!(wire.is_empty() || wire.ends_with(b"\r\n"));

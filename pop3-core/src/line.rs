@@ -15,8 +15,7 @@
 //! the first 1023 bytes as a command, which could run a truncated PASS).
 //! Discarding costs O(1) memory and O(n) time in the bytes received.
 
-/// Longest command line accepted, not counting the terminating CRLF or LF.
-pub const MAX_LINE: usize = 1023;
+pub use crate::limits::MAX_LINE;
 
 /// What the framer found in the input.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,8 +39,10 @@ pub struct LineBuf {
     start: usize,
     /// True while skipping the remainder of an over-long line.
     discarding: bool,
-    /// Total bytes skipped of the current over-long line (for the log).
+    /// Bytes skipped so far of the over-long line being skipped.
     discarded: u64,
+    /// The whole length of an over-long line that has ended, until taken.
+    ended: Option<u64>,
     /// Set after returning a line; the line's bytes are dropped at the next call.
     consumed_to: Option<usize>,
 }
@@ -60,6 +61,7 @@ impl LineBuf {
             start: 0,
             discarding: false,
             discarded: 0,
+            ended: None,
             consumed_to: None,
         }
     }
@@ -77,6 +79,7 @@ impl LineBuf {
                 Some(i) => {
                     self.discarded += i as u64 + 1;
                     self.discarding = false;
+                    self.end_discard();
                     self.buf.extend_from_slice(&bytes[i + 1..]);
                 }
             }
@@ -85,10 +88,24 @@ impl LineBuf {
         }
     }
 
-    /// How many bytes of the over-long line before the last were discarded
-    /// (for a log line); reset by each call.
-    pub fn take_discarded(&mut self) -> u64 {
-        std::mem::take(&mut self.discarded)
+    /// The length (with its LF) of the over-long line that ended in the
+    /// last [`push`](Self::push) or [`next_frame`](Self::next_frame), once:
+    /// one log line per over-long line, with its total, however many reads
+    /// it took. Each call of either ends at most one such line, so taking
+    /// after each call sees every one.
+    pub fn take_discarded(&mut self) -> Option<u64> {
+        self.ended.take()
+    }
+
+    /// The bytes skipped so far of an over-long line that has not ended
+    /// (the client went away in the middle of it).
+    pub fn discarding(&self) -> Option<u64> {
+        self.discarding.then_some(self.discarded)
+    }
+
+    fn end_discard(&mut self) {
+        debug_assert!(self.ended.is_none(), "an ended line was not taken");
+        self.ended = Some(std::mem::take(&mut self.discarded));
     }
 
     /// True when no complete line is waiting: the driver flushes its output
@@ -119,6 +136,7 @@ impl LineBuf {
                 if line.len() > MAX_LINE {
                     // 1024 bytes and no CR before the LF: one byte too many.
                     self.discarded += i as u64 + 1;
+                    self.end_discard();
                     self.start += i + 1;
                     return Some(Frame::TooLong);
                 }
@@ -129,6 +147,7 @@ impl LineBuf {
             Some(i) => {
                 // The LF is there but too far: the line is too long.
                 self.discarded += i as u64 + 1;
+                self.end_discard();
                 self.start += i + 1;
                 Some(Frame::TooLong)
             }
@@ -163,18 +182,62 @@ mod tests {
 
     /// Feeds `input` split at `split` and collects every frame as owned data.
     fn frames(input: &[u8], split: usize) -> Vec<Result<Vec<u8>, ()>> {
+        frames_and_totals(input, split).0
+    }
+
+    /// The frames, and the totals of the over-long lines as they end,
+    /// taken the way the dispatch loop takes them.
+    fn frames_and_totals(input: &[u8], split: usize) -> (Vec<Result<Vec<u8>, ()>>, Vec<u64>) {
         let mut lb = LineBuf::new();
         let mut out = Vec::new();
+        let mut totals = Vec::new();
         for chunk in [&input[..split], &input[split..]] {
             lb.push(chunk);
-            while let Some(f) = lb.next_frame() {
-                out.push(match f {
-                    Frame::Line(l) => Ok(l.to_vec()),
-                    Frame::TooLong => Err(()),
-                });
+            totals.extend(lb.take_discarded());
+            loop {
+                let f = match lb.next_frame() {
+                    None => break,
+                    Some(Frame::Line(l)) => Ok(l.to_vec()),
+                    Some(Frame::TooLong) => Err(()),
+                };
+                out.push(f);
+                totals.extend(lb.take_discarded());
             }
         }
-        out
+        (out, totals)
+    }
+
+    #[test]
+    fn each_over_long_line_is_counted_once_with_its_total() {
+        // Regression: a 50 MiB line logged a notice per 16 KiB read.
+        let mut input = vec![b'a'; 3000];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        input.extend(vec![b'b'; 1025]);
+        input.extend_from_slice(b"\n");
+        input.extend(vec![b'c'; 1500]);
+        for split in [
+            0,
+            1,
+            1024,
+            1025,
+            1026,
+            2999,
+            3001,
+            3002,
+            3003,
+            3008,
+            4000,
+            input.len(),
+        ] {
+            let (f, totals) = frames_and_totals(&input, split);
+            assert_eq!(f, vec![Err(()), Ok(b"NOOP".to_vec()), Err(()), Err(())]);
+            assert_eq!(totals, vec![3002, 1026], "split {split}");
+        }
+        let mut lb = LineBuf::new();
+        lb.push(&vec![b'd'; 5000]);
+        assert_eq!(lb.next_frame(), Some(Frame::TooLong));
+        assert_eq!(lb.discarding(), Some(5000));
+        assert_eq!(lb.take_discarded(), None);
     }
 
     fn at_every_split(input: &[u8], want: &[Result<&[u8], ()>]) {
@@ -262,10 +325,13 @@ mod tests {
                 lb.buf.capacity()
             );
         }
+        assert_eq!(lb.discarding(), Some(1600 * 65536));
+        assert_eq!(lb.take_discarded(), None, "not ended yet");
         lb.push(b"tail\r\nNOOP\r\n");
+        assert_eq!(lb.take_discarded(), Some(1600 * 65536 + 6));
+        assert_eq!(lb.take_discarded(), None, "taken once");
         assert_eq!(lb.next_frame(), Some(Frame::Line(b"NOOP")));
         assert_eq!(errors, 1);
-        assert_eq!(lb.take_discarded(), 1600 * 65536 + 6);
     }
 
     #[test]

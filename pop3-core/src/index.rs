@@ -1,8 +1,12 @@
 //! The session's view of a maildrop: one entry per message, fixed at login.
 //!
-//! Every maildrop (mbox now, Maildir later, `MemDrop` in tests) describes its
-//! messages as [`MsgMeta`] and the core builds the [`Index`] from them, so
-//! UID validation, UID uniqueness and size arithmetic live in one place.
+//! Every maildrop describes its messages as [`Entry`]s — the exact size it
+//! will send, the UID, the read flag — and the core builds the [`Index`]
+//! from them. UID validation ([`Uid::new`]) and uniqueness
+//! ([`make_unique`]) live here, once, for every kind of storage; a
+//! maildrop whose wire form contains the UID (qpopper's inserted
+//! `X-UIDL:` line) makes its UIDs unique with [`make_unique`] before it
+//! sizes its messages, and [`Index::new`] then changes nothing.
 //!
 //! Message numbers: the wire uses 1-based [`MsgNum`]s, storage uses 0-based
 //! [`MsgIdx`]es. They are different types, converted only by
@@ -10,8 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-/// RFC 1939 §7: a unique-id is 1 to 70 characters in the range 0x21–0x7E.
-pub const MAX_UID_LEN: usize = 70;
+pub use crate::limits::MAX_UID_LEN;
 
 /// A message's unique id, valid per RFC 1939 by construction.
 ///
@@ -99,19 +102,6 @@ impl std::fmt::Debug for Uid {
     }
 }
 
-/// What a maildrop reports about one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MsgMeta {
-    /// Bytes RETR sends for this message (CRLF line ends, before
-    /// dot-stuffing) **without** the `X-UIDL:` line popper inserts.
-    pub size_without_uidl: u64,
-    /// The UID the maildrop found or derived (`X-UIDL:` header or 2.53 MD5).
-    pub uid: Uid,
-    /// True when the message was already read when the session began
-    /// (an mbox `Status:` header containing `R`).
-    pub seen: bool,
-}
-
 /// A 1-based message number as it appears on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MsgNum(pub u32);
@@ -131,7 +121,8 @@ impl MsgIdx {
 /// One message as the session sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Exact size in octets: what RETR sends, before dot-stuffing.
+    /// Exact size in octets: what RETR sends, before dot-stuffing and
+    /// without the terminating `.` line (the maildrop knows its wire form).
     pub size: u64,
     /// The unique id, unique within this index.
     pub uid: Uid,
@@ -146,43 +137,14 @@ pub struct Index {
     total: u64,
 }
 
-/// Bytes of the `X-UIDL: ` prefix and CRLF around an inserted UID.
-pub const UIDL_LINE_OVERHEAD: u64 = 10;
-
 impl Index {
-    /// Builds the index, making UIDs unique: a UID seen earlier in the list
-    /// gets the smallest suffix `-2`, `-3`, … that makes it unique (the base
-    /// shortened if needed to stay within 70 bytes). This is deterministic,
-    /// so the same mailbox gives the same UIDs in every session.
-    pub fn new(metas: Vec<MsgMeta>) -> Index {
-        let mut seen: HashSet<Uid> = HashSet::with_capacity(metas.len());
-        // The next suffix to try per duplicated UID: every smaller one is
-        // taken (the set only grows), so this keeps the smallest-free rule
-        // while making n copies of one UID cost O(n), not O(n²) — mail
-        // from outside can carry any X-UIDL header, thousands of times.
-        let mut next: HashMap<Uid, u64> = HashMap::new();
-        let mut entries = Vec::with_capacity(metas.len().min(u32::MAX as usize));
-        let mut total = 0u64;
-        for m in metas.into_iter().take(u32::MAX as usize) {
-            let uid = if seen.contains(&m.uid) {
-                let from = next.entry(m.uid.clone()).or_insert(2);
-                let (uid, n) = unique_variant(&m.uid, &seen, *from);
-                *from = n + 1;
-                uid
-            } else {
-                m.uid
-            };
-            seen.insert(uid.clone());
-            let size = m
-                .size_without_uidl
-                .saturating_add(UIDL_LINE_OVERHEAD + uid.len() as u64);
-            total = total.saturating_add(size);
-            entries.push(Entry {
-                size,
-                uid,
-                seen: m.seen,
-            });
-        }
+    /// Builds the index from a maildrop's entries, in order, making their
+    /// UIDs unique with [`make_unique`] (a no-op for a maildrop that
+    /// already did).
+    pub fn new(mut entries: Vec<Entry>) -> Index {
+        entries.truncate(u32::MAX as usize);
+        make_unique(entries.iter_mut().map(|e| &mut e.uid));
+        let total = entries.iter().fold(0u64, |t, e| t.saturating_add(e.size));
         Index { entries, total }
     }
 
@@ -211,10 +173,40 @@ impl Index {
         &self.entries
     }
 
+    /// The index and entry for a wire number, if that message exists.
+    pub fn find(&self, num: u64) -> Option<(MsgIdx, &Entry)> {
+        let i = self.lookup(num)?;
+        Some((i, &self.entries[i.0]))
+    }
+
     /// The index for a wire number, if that message exists.
     pub fn lookup(&self, num: u64) -> Option<MsgIdx> {
         let i = usize::try_from(num).ok()?.checked_sub(1)?;
         (i < self.entries.len()).then_some(MsgIdx(i))
+    }
+}
+
+/// Makes the UIDs unique, in order: a UID seen earlier in the list gets the
+/// smallest suffix `-2`, `-3`, … that makes it unique (the base shortened
+/// if needed to stay within 70 bytes). Deterministic, so the same mailbox
+/// gives the same UIDs in every session, and idempotent: unique UIDs are
+/// left as they are.
+pub fn make_unique<'a>(uids: impl Iterator<Item = &'a mut Uid>) {
+    let (lower, _) = uids.size_hint();
+    let mut seen: HashSet<Uid> = HashSet::with_capacity(lower);
+    // The next suffix to try per duplicated UID: every smaller one is
+    // taken (the set only grows), so this keeps the smallest-free rule
+    // while making n copies of one UID cost O(n), not O(n²) — mail from
+    // outside can carry any X-UIDL header, thousands of times.
+    let mut next: HashMap<Uid, u64> = HashMap::new();
+    for uid in uids {
+        if seen.contains(uid) {
+            let from = next.entry(uid.clone()).or_insert(2);
+            let (unique, n) = unique_variant(uid, &seen, *from);
+            *from = n + 1;
+            *uid = unique;
+        }
+        seen.insert(uid.clone());
     }
 }
 
@@ -262,9 +254,9 @@ mod tests {
         assert_eq!(format!("{:?}", Uid::new(b"k1").unwrap()), "Uid(\"k1\")");
     }
 
-    fn meta(uid: &str, size: u64) -> MsgMeta {
-        MsgMeta {
-            size_without_uidl: size,
+    fn meta(uid: &str, size: u64) -> Entry {
+        Entry {
+            size,
             uid: Uid::new(uid.as_bytes()).unwrap(),
             seen: false,
         }
@@ -281,11 +273,10 @@ mod tests {
     }
 
     #[test]
-    fn sizes_include_the_inserted_uidl_line() {
-        let ix = Index::new(vec![meta("77ffa6bafb637ac9774fa2615b3b449b", 106)]);
-        // qpopper.md §15.6: 106 counted octets + 42 for the X-UIDL line.
+    fn sizes_are_the_maildrops_and_add_up() {
+        let ix = Index::new(vec![meta("a", 148), meta("b", 2)]);
         assert_eq!(ix.get(MsgIdx(0)).unwrap().size, 148);
-        assert_eq!(ix.total_size(), 148);
+        assert_eq!(ix.total_size(), 150);
     }
 
     #[test]
@@ -303,13 +294,16 @@ mod tests {
         let second = &ix.entries()[1].uid;
         assert_eq!(second.len(), 70);
         assert!(second.as_bytes().ends_with(b"-2"));
-        assert_eq!(ix.entries()[1].size, 1 + 10 + 70);
+        // Unique UIDs are left as they are.
+        let mut again: Vec<Uid> = ix.entries().iter().map(|e| e.uid.clone()).collect();
+        make_unique(again.iter_mut());
+        assert!(again.iter().zip(ix.entries()).all(|(a, e)| *a == e.uid));
     }
 
     #[test]
     fn many_copies_of_one_uid_are_linear() {
         // Regression: 30 000 identical X-UIDL headers took 60 s of CPU.
-        let metas: Vec<MsgMeta> = (0..50_000).map(|_| meta("samesame", 1)).collect();
+        let metas: Vec<Entry> = (0..50_000).map(|_| meta("samesame", 1)).collect();
         let t = std::time::Instant::now();
         let ix = Index::new(metas);
         assert!(

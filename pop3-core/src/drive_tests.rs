@@ -1,0 +1,218 @@
+//! The dispatch loop's contract, through the in-memory host: what reaches
+//! the client decides what is marked read, over-long lines are reported
+//! once each, a `+OK` is taken back for a message that cannot be read, and
+//! every maildrop is committed or abandoned exactly once.
+
+use crate::error::AuthError;
+use crate::index::MsgIdx;
+use crate::mem::MemDrop;
+use crate::session::{AuthRequest, Proof, SessionEnd};
+use crate::sim::{SimConfig, Transcript, run};
+
+fn alice(req: &AuthRequest) -> Result<(), AuthError> {
+    match &req.proof {
+        Proof::Pass(s) if req.user == b"alice" && s.expose() == b"secret" => Ok(()),
+        _ => Err(AuthError::BadPassword),
+    }
+}
+
+const LOGIN: &str = "USER alice\r\nPASS secret\r\n";
+
+/// A maildrop of one small message and one of `big` bytes.
+fn drop_with_big(big: usize) -> MemDrop {
+    let mut body = b"Subject: big\n\n".to_vec();
+    body.extend(std::iter::repeat_n(b'x', big));
+    body.push(b'\n');
+    MemDrop::new([b"Subject: small\n\nhi\n".to_vec(), body])
+}
+
+fn session(input: &str, drop: MemDrop, cfg: &SimConfig) -> Transcript<MemDrop> {
+    run(input.as_bytes(), drop, cfg, &alice)
+}
+
+fn retrieved(t: &Transcript<MemDrop>) -> Vec<bool> {
+    t.drop.committed.clone().expect("committed").1
+}
+
+#[test]
+fn an_interrupted_retr_does_not_mark_the_message_read() {
+    // Regression: a client that read 100 KB of a 5 MB message and hung up
+    // found it marked read (qpopper marks at the start of RETR).
+    let cfg = SimConfig {
+        write_limit: Some(100_000),
+        ..SimConfig::default()
+    };
+    let t = session(
+        &format!("{LOGIN}RETR 2\r\n"),
+        drop_with_big(5_000_000),
+        &cfg,
+    );
+    assert_eq!(t.end, None, "the client hung up");
+    assert!(t.output.len() <= 100_000);
+    assert_eq!(retrieved(&t), vec![false, false], "update on abort ran");
+    // The same message sent to its end is marked.
+    let t = session(
+        &format!("{LOGIN}RETR 2\r\n"),
+        drop_with_big(5_000_000),
+        &SimConfig::default(),
+    );
+    assert_eq!(retrieved(&t), vec![false, true]);
+    assert_eq!(t.end, Some(SessionEnd::ClientGone));
+}
+
+#[test]
+fn pipelined_retrs_are_marked_as_far_as_the_client_got() {
+    // RETR 1's end left in the same write as the start of RETR 2, which
+    // never got its terminator out.
+    let input = format!("{LOGIN}RETR 1\r\nRETR 2\r\nLAST\r\n");
+    for limit in [150, 300, 2_000, 40_000, 69_000] {
+        let cfg = SimConfig {
+            write_limit: Some(limit),
+            ..SimConfig::default()
+        };
+        let t = session(&input, drop_with_big(200_000), &cfg);
+        let out = t.text();
+        let first_done = out.contains("\r\nhi\r\n.\r\n");
+        assert_eq!(retrieved(&t), vec![first_done, false], "limit {limit}");
+    }
+    // Without a cut, LAST sees both at once, before any write.
+    let t = session(&input, drop_with_big(200_000), &SimConfig::default());
+    assert!(t.text().contains("+OK 2 is the last read message.\r\n"));
+    assert_eq!(retrieved(&t), vec![true, true]);
+}
+
+#[test]
+fn top_never_marks_and_a_second_retr_keeps_the_mark() {
+    let t = session(
+        &format!("{LOGIN}RETR 1\r\nTOP 2 0\r\n"),
+        drop_with_big(10),
+        &SimConfig::default(),
+    );
+    assert_eq!(retrieved(&t), vec![true, false]);
+    // One byte a read: the first RETR 1 is written out before the second
+    // is read; the second is cut short and must not take the mark back.
+    let cfg = SimConfig {
+        write_limit: Some(170),
+        chunk: 1,
+        ..SimConfig::default()
+    };
+    let t = session(
+        &format!("{LOGIN}RETR 1\r\nRETR 1\r\n"),
+        drop_with_big(10),
+        &cfg,
+    );
+    assert_eq!(
+        t.text().matches("\r\nhi\r\n.\r\n").count(),
+        1,
+        "{}",
+        t.text()
+    );
+    assert_eq!(retrieved(&t), vec![true, false]);
+}
+
+#[test]
+fn each_over_long_line_is_reported_once_and_reports_are_bounded() {
+    // One 50 MiB line fed in 16 KiB reads: one report, with its total.
+    let mut input = LOGIN.as_bytes().to_vec();
+    input.extend(std::iter::repeat_n(b'z', 50 << 20));
+    input.extend_from_slice(b"\r\nQUIT\r\n");
+    let cfg = SimConfig {
+        chunk: 16 << 10,
+        ..SimConfig::default()
+    };
+    let t = run(&input, MemDrop::new([]), &cfg, &alice);
+    assert_eq!(t.discarded, vec![(50 << 20) + 2]);
+    assert_eq!(t.end, Some(SessionEnd::Quit));
+    // Thirty of them: ten reports, then silence.
+    let mut input = Vec::new();
+    for _ in 0..30 {
+        input.extend(std::iter::repeat_n(b'y', 2000));
+        input.extend_from_slice(b"\n");
+    }
+    let t = run(&input, MemDrop::new([]), &SimConfig::default(), &alice);
+    assert_eq!(t.discarded, vec![2001; 10]);
+    assert_eq!(t.text().matches("-ERR Command line too long").count(), 30);
+    // A line still going when the client leaves is reported with what came.
+    let t = run(
+        &[b'w'; 3000],
+        MemDrop::new([]),
+        &SimConfig::default(),
+        &alice,
+    );
+    assert_eq!(t.discarded, vec![3000]);
+}
+
+#[test]
+fn a_message_gone_before_its_first_byte_gets_its_ok_taken_back() {
+    let mut drop = MemDrop::new([b"Subject: a\n\nx\n".to_vec(), b"Subject: b\n\ny\n".to_vec()]);
+    drop.fail_send = Some(MsgIdx(1));
+    let t = session(
+        &format!("{LOGIN}RETR 1\r\nRETR 2\r\nNOOP\r\n"),
+        drop,
+        &SimConfig::default(),
+    );
+    let text = t.text();
+    assert!(
+        text.contains("\r\n.\r\n-ERR [SYS/TEMP] Message 2 is no longer in the maildrop.\r\n+OK Pop server at sim.example signing off.\r\n"),
+        "{text}"
+    );
+    // Both messages are 17 octets: only RETR 1's head is left.
+    assert_eq!(text.matches("+OK 17 octets").count(), 1, "{text}");
+    assert!(!text.contains("\r\n+OK \r\n"), "NOOP was never read");
+    assert_eq!(t.end, Some(SessionEnd::ServerFault));
+    // The RETR that worked is not lost: the maildrop is let go unchanged.
+    assert!(t.drop.abandoned && t.drop.committed.is_none());
+    let last = t.replies.last().copied();
+    assert_eq!(last.map(|(_, multiline)| multiline), Some(false));
+}
+
+#[test]
+fn every_maildrop_is_committed_or_abandoned_once() {
+    let drop = || MemDrop::new([b"Subject: a\n\nx\n".to_vec()]);
+    let quit = session(&format!("{LOGIN}QUIT\r\n"), drop(), &SimConfig::default());
+    assert!(quit.drop.committed.is_some() && !quit.drop.abandoned);
+    let no_update = SimConfig {
+        update_on_abort: false,
+        ..SimConfig::default()
+    };
+    let gone = session(&format!("{LOGIN}DELE 1\r\n"), drop(), &no_update);
+    assert!(gone.drop.committed.is_none() && gone.drop.abandoned);
+    assert_eq!(gone.end, Some(SessionEnd::ClientGone));
+    let never = session("USER alice\r\nQUIT\r\n", drop(), &SimConfig::default());
+    assert!(never.drop.committed.is_none() && !never.drop.abandoned);
+}
+
+#[test]
+fn replies_are_recorded_with_their_shape() {
+    let t = session(
+        &format!("{LOGIN}LIST\r\nSTAT\r\nRETR 1\r\nBOGUS\r\nQUIT\r\n"),
+        MemDrop::new([b"Subject: a\n\nx\n".to_vec()]),
+        &SimConfig::default(),
+    );
+    let shapes: Vec<bool> = t.replies.iter().map(|(_, m)| *m).collect();
+    // USER, PASS, LIST, STAT, RETR, BOGUS.
+    assert_eq!(shapes, [false, false, true, false, true, false]);
+    for (at, _) in &t.replies {
+        let rest = &t.output[*at..];
+        assert!(rest.starts_with(b"+OK") || rest.starts_with(b"-ERR"));
+    }
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "out of turn")]
+fn an_answer_out_of_turn_is_loud_in_debug_builds() {
+    use crate::capa::capabilities;
+    use crate::greeting::Greeting;
+    use crate::index::Index;
+    use crate::session::{Session, SessionConfig};
+    let mut s = Session::new(SessionConfig {
+        greeting: Greeting::new("h", "0", false, None),
+        apop_only: false,
+        update_on_abort: true,
+        capabilities: capabilities(false, "0"),
+        max_auth_failures: 0,
+    });
+    // No PASS was asked for: a driver that answers one anyway.
+    let _ = s.on_auth(Ok(Index::default()));
+}

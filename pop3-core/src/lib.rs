@@ -1,0 +1,45 @@
+//! pop3-core: popper's POP3 protocol, with no I/O in it.
+//!
+//! ```text
+//! bytes ─▶ line ─▶ command ─▶ session ─▶ Step ─▶ drive ─▶ Host (I/O) / Maildrop (storage)
+//!          (bounded) (pure)    (pure)             (the one loop)
+//! ```
+//!
+//! * [`line`] frames client bytes into bounded lines; [`command`] tokenizes
+//!   them as qpopper did; [`session`] is the state machine; [`reply`] makes
+//!   every byte sent that is not message content; [`wire`] is the message
+//!   encoding (CRLF, dot-stuffing, TOP).
+//! * [`index`] is the session's fixed list of messages (UID rules);
+//!   [`marks`] its deletions and reads.
+//! * [`maildrop`] is the seam to storage: the [`maildrop::Maildrop`] trait.
+//!   [`mem`] is an in-memory maildrop.
+//! * [`drive`] is the one dispatch loop; a [`drive::Host`] does the I/O.
+//!   [`sim`] is an in-memory host, for tests and fuzzing.
+//! * [`limits`] lists every bound and why.
+//!
+//! The crate has no `nix`, `libc` or file-system dependency, so what it
+//! promises — no file, socket, uid or clock is touched — is what Cargo lets
+//! it link; the `purity` test below checks the standard library's I/O
+//! modules are not used either, and that modules import each other without
+//! a circle.
+#![forbid(unsafe_code)]
+
+pub mod capa;
+pub mod command;
+pub mod drive;
+pub mod error;
+pub mod greeting;
+pub mod index;
+pub mod limits;
+pub mod line;
+pub mod maildrop;
+pub mod marks;
+pub mod mem;
+pub mod reply;
+pub mod secret;
+pub mod session;
+pub mod sim;
+pub mod wire;
+
+#[cfg(test)]
+mod purity;

@@ -1,0 +1,127 @@
+//! The seam between the session and where messages live.
+//!
+//! A maildrop is opened by the host once the login is good (for popper:
+//! after privileges are dropped), describes its messages as [`Entry`]s
+//! (exact wire sizes and unique UIDs, which it knows because it knows its
+//! own wire form), streams single messages through [`crate::wire::Encoder`],
+//! and ends in exactly one of [`Maildrop::commit`] (apply the session's
+//! [`Marks`]) or [`Maildrop::abandon`] (change nothing). Nothing here
+//! names a storage format: mbox, Maildir and the in-memory [`MemDrop`]
+//! (`mem.rs`) are all just maildrops.
+//!
+//! [`MemDrop`]: crate::mem::MemDrop
+
+use std::io;
+
+use crate::error::StorageError;
+use crate::index::{Entry, MsgIdx};
+use crate::marks::Marks;
+
+/// Where message bytes go: an output buffer the maildrop appends to, and a
+/// way to hand what has accumulated to the client when it grows large.
+pub trait Output {
+    /// The buffer to append wire bytes to.
+    fn buffer(&mut self) -> &mut Vec<u8>;
+    /// Writes the buffer to the client if it has grown past the host's
+    /// threshold. An error means the client is gone.
+    fn drain(&mut self) -> io::Result<()>;
+}
+
+/// Why sending a message stopped.
+#[derive(Debug)]
+pub enum SendError {
+    /// The maildrop could not be read (the connection must be closed: a
+    /// partial message may have been sent).
+    Storage(StorageError),
+    /// Writing to the client failed.
+    Client(io::Error),
+}
+
+/// What an update did, for the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Bytes written to storage (0 for a session that changed nothing).
+    pub bytes_written: u64,
+}
+
+/// A line for the log from the maildrop (a stale lock broken, a recovery
+/// done, where the login's listing came from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Logged always.
+    Notice(String),
+    /// Logged with `-d`.
+    Debug(String),
+}
+
+/// A user's mailbox for the length of one session.
+pub trait Maildrop {
+    /// The messages, in order: the exact size each will send (CRLF line
+    /// ends, before dot-stuffing), its UID (unique: see
+    /// [`crate::index::make_unique`]) and whether it was read before.
+    fn entries(&self) -> Vec<Entry>;
+
+    /// Streams message `msg` through the wire encoder into `out`: all of it
+    /// (`body_lines` = `None`, RETR) or the header and that many body lines
+    /// (TOP). Returns the bytes sent not counting dot-stuffing. The caller
+    /// writes the `+OK` line before and the `.` line after.
+    fn send(
+        &mut self,
+        msg: MsgIdx,
+        body_lines: Option<u64>,
+        out: &mut dyn Output,
+    ) -> Result<u64, SendError>;
+
+    /// Applies the session's deletions and read marks (the smallest
+    /// correct change, crash-safe, keeping mail delivered during the
+    /// session) and lets the maildrop go.
+    fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError>;
+
+    /// Lets the maildrop go without changing it (the session ended before
+    /// an update, or the client vanished with `update-on-abort` off).
+    fn abandon(&mut self);
+
+    /// Log lines gathered since the last call.
+    fn take_notes(&mut self) -> Vec<Note> {
+        Vec::new()
+    }
+}
+
+/// A boxed maildrop is one: a host that chooses the storage at login
+/// (mbox or Maildir) hands the loop a `Box<dyn Maildrop>`.
+impl<M: Maildrop + ?Sized> Maildrop for Box<M> {
+    fn entries(&self) -> Vec<Entry> {
+        (**self).entries()
+    }
+
+    fn send(
+        &mut self,
+        msg: MsgIdx,
+        body_lines: Option<u64>,
+        out: &mut dyn Output,
+    ) -> Result<u64, SendError> {
+        (**self).send(msg, body_lines, out)
+    }
+
+    fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError> {
+        (**self).commit(marks)
+    }
+
+    fn abandon(&mut self) {
+        (**self).abandon()
+    }
+
+    fn take_notes(&mut self) -> Vec<Note> {
+        (**self).take_notes()
+    }
+}
+
+/// Opening a maildrop of one kind: what it needs is the backend's own
+/// business (paths, settings, the privilege token); failing is a
+/// [`StorageError`] like any other.
+pub trait Open: Maildrop + Sized {
+    /// What opening takes.
+    type Args<'a>;
+    /// Opens (locks, recovers, lists) the maildrop.
+    fn open(args: Self::Args<'_>) -> Result<Self, StorageError>;
+}

@@ -1,0 +1,604 @@
+//! The POP3 state machine: command lines in, [`Step`]s out.
+//!
+//! Pure: it never touches a file, a socket, a uid or a clock. Everything the
+//! session can answer from its [`Index`] it answers itself (a
+//! [`Step::Reply`]); for anything else it returns a step that the dispatch
+//! loop ([`crate::drive`]) carries out through its host and reports back:
+//!
+//! * [`Step::CheckUser`] → [`Session::on_user`];
+//! * [`Step::Authenticate`] → the host checks the proof, drops privileges
+//!   and opens the maildrop → [`Session::on_auth`];
+//! * [`Step::Send`] → the maildrop streams the message; once its
+//!   terminator is written, [`Session::on_sent`] (and [`Session::on_lost`]
+//!   if it never reached the client);
+//! * [`Step::Commit`] → the maildrop applies [`Session::commit_marks`] →
+//!   [`Session::on_committed`];
+//! * [`Step::Close`] → the loop writes the reply and the sign-off and ends.
+//!
+//! Work the loop has been asked to do is a state of its own
+//! (`CheckingUser`, `Authenticating`, `Committing`), so the session knows
+//! which answer it waits for; an answer or a line out of turn ends the
+//! session as a server fault rather than being ignored.
+//!
+//! States follow qpopper 2.53 (qpopper.md §3.3): AUTH1 (expecting USER or
+//! APOP), AUTH2 (expecting PASS), TRANS, and the end. A command that its
+//! state does not take is answered like an unknown command.
+
+use crate::command::{Command, NumArg, ParseError, Tokens, Verb};
+use crate::error::{AuthError, StorageError};
+use crate::greeting::Greeting;
+use crate::index::{Entry, Index, MsgIdx};
+use crate::limits::MAX_USER;
+use crate::line::Frame;
+use crate::marks::Marks;
+use crate::reply::{ErrReply, OkReply, Reply};
+use crate::secret::Secret;
+
+/// What a session is configured with (fixed for its lifetime).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The banner; its timestamp (if any) is the APOP challenge.
+    pub greeting: Greeting,
+    /// Built with the `apop-only` feature: USER is always refused.
+    pub apop_only: bool,
+    /// Run the update when the client vanishes or times out in TRANS
+    /// (qpopper's update-on-abort; RFC 1939 says not to).
+    pub update_on_abort: bool,
+    /// Lines of the CAPA reply.
+    pub capabilities: Vec<String>,
+    /// Failed PASS/APOP attempts after which the connection is closed
+    /// (`max-auth-failures`); 0: no limit.
+    pub max_auth_failures: u32,
+}
+
+/// How authentication was attempted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// USER/PASS with this password.
+    Pass(Secret),
+    /// APOP with this digest (as the client sent it).
+    Apop(Vec<u8>),
+}
+
+/// What the host must check before the session can continue.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The user name as the client gave it.
+    pub user: Vec<u8>,
+    /// The password or digest.
+    pub proof: Proof,
+}
+
+/// How a session ended; each has its own log line and exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client sent QUIT.
+    Quit,
+    /// The client closed the connection without QUIT.
+    ClientGone,
+    /// No command within the timeout.
+    TimedOut,
+    /// SIGHUP/SIGTERM, or the connection broke while writing.
+    HungUp,
+    /// The maildrop could not be opened or updated (or the dispatch loop
+    /// broke the step contract).
+    ServerFault,
+    /// Too many failed login attempts on this connection.
+    AuthLimit,
+}
+
+/// Why the loop stops reading commands without a QUIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abort {
+    /// End of input.
+    Eof,
+    /// The idle timer ran out.
+    Timeout,
+    /// A signal or a broken pipe.
+    Hangup,
+}
+
+/// What the dispatch loop must do next.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// Nothing: a blank line gets no reply (COMPAT qpopper 2.53).
+    Nothing,
+    /// Send this reply.
+    Reply(Reply<'a>),
+    /// Check whether this user may go on to PASS (a user with an APOP
+    /// record must use APOP), then call [`Session::on_user`]. Only when
+    /// APOP is possible on this connection.
+    CheckUser {
+        /// The name given to USER.
+        user: &'a [u8],
+    },
+    /// Check credentials and open the maildrop, then call
+    /// [`Session::on_auth`].
+    Authenticate(AuthRequest),
+    /// Send `head`, then message `msg` through the maildrop (TOP's
+    /// `body_lines`), then the terminating `.` line; then call
+    /// [`Session::on_sent`].
+    Send {
+        /// The `+OK n octets` line.
+        head: Reply<'a>,
+        /// Which message.
+        msg: MsgIdx,
+        /// TOP's body line count; `None` for RETR.
+        body_lines: Option<u64>,
+        /// The exact size announced (checked against what was sent).
+        size: u64,
+    },
+    /// Send `before` (if any), update the maildrop with
+    /// [`Session::commit_marks`], then call [`Session::on_committed`].
+    Commit {
+        /// A reply to send before updating (the abort reason).
+        before: Option<Reply<'a>>,
+    },
+    /// Send `reply` (if any) and the sign-off line, then end.
+    Close {
+        /// A last `-ERR` line before the sign-off, if any.
+        reply: Option<Reply<'a>>,
+        /// How the session ended.
+        end: SessionEnd,
+    },
+}
+
+/// Why [`Session::on_auth`] is told that login failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Credentials or policy refused: back to AUTH1.
+    Denied(AuthError),
+    /// Credentials were good but the maildrop could not be opened: the
+    /// session ends.
+    Storage(StorageError),
+}
+
+#[derive(Debug)]
+struct Trans {
+    index: Index,
+    marks: Marks,
+}
+
+#[derive(Debug)]
+enum State {
+    /// AUTH1: USER, APOP, QUIT, CAPA.
+    Auth1,
+    /// USER given; the loop checks whether the user may use PASS.
+    CheckingUser,
+    /// AUTH2: PASS, QUIT, CAPA.
+    Auth2,
+    /// PASS or APOP given; the loop authenticates and opens the maildrop.
+    Authenticating {
+        /// By APOP (2.53 words the login reply differently).
+        apop: bool,
+    },
+    /// TRANSACTION.
+    Trans(Box<Trans>),
+    /// UPDATE: the loop applies the marks; the reason is kept for the end.
+    Committing(Box<Trans>, SessionEnd),
+    /// Signed off.
+    Ended,
+}
+
+/// The state of one POP3 session.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    state: State,
+    /// The user name of the login under way or done (USER's or APOP's).
+    name: Vec<u8>,
+    /// Failed PASS/APOP attempts so far.
+    auth_failures: u32,
+}
+
+impl Session {
+    /// A new session in the AUTHORIZATION state.
+    pub fn new(cfg: SessionConfig) -> Session {
+        Session {
+            cfg,
+            state: State::Auth1,
+            name: Vec::new(),
+            auth_failures: 0,
+        }
+    }
+
+    /// The banner to send first.
+    pub fn greeting(&self) -> Reply<'_> {
+        Reply::Greeting(&self.cfg.greeting)
+    }
+
+    /// The sign-off line, sent whenever the session ends.
+    pub fn sign_off(&self) -> Reply<'_> {
+        Reply::SignOff(self.cfg.greeting.host())
+    }
+
+    /// The APOP challenge of the greeting, if there is one.
+    pub fn timestamp(&self) -> Option<&str> {
+        self.cfg.greeting.timestamp()
+    }
+
+    /// The user name, once authenticated.
+    pub fn user(&self) -> Option<&[u8]> {
+        match self.state {
+            State::Trans(_) | State::Committing(..) => Some(&self.name),
+            _ => None,
+        }
+    }
+
+    /// True once the session has ended.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// Handles one framed line of input.
+    pub fn on_frame(&mut self, frame: Frame<'_>) -> Step<'_> {
+        match frame {
+            Frame::TooLong if self.reads_commands() => err(ErrReply::LineTooLong),
+            Frame::TooLong => self.out_of_turn(),
+            Frame::Line(l) => self.on_line(l),
+        }
+    }
+
+    /// Handles one command line (without its line end).
+    pub fn on_line(&mut self, line: &[u8]) -> Step<'_> {
+        if !self.reads_commands() {
+            return self.out_of_turn();
+        }
+        let toks = match Tokens::split(line) {
+            Ok(None) => return Step::Nothing,
+            Ok(Some(t)) => t,
+            Err(e) => return err(parse_error(e)),
+        };
+        let Some(verb) = toks.verb().filter(|v| self.allows(*v)) else {
+            return err(ErrReply::UnknownCommand(toks.word().to_vec()));
+        };
+        match toks.command(verb) {
+            Ok(cmd) => self.dispatch(cmd),
+            Err(e) => err(parse_error(e)),
+        }
+    }
+
+    /// True in the states that wait for a command line.
+    fn reads_commands(&self) -> bool {
+        matches!(self.state, State::Auth1 | State::Auth2 | State::Trans(_))
+    }
+
+    /// Which commands each state takes (qpopper.md §3.3).
+    fn allows(&self, v: Verb) -> bool {
+        match self.state {
+            State::Auth1 => {
+                matches!(v, Verb::User | Verb::Quit | Verb::Capa)
+                    || (v == Verb::Apop && self.cfg.greeting.timestamp().is_some())
+            }
+            State::Auth2 => matches!(v, Verb::Pass | Verb::Quit | Verb::Capa),
+            State::Trans(_) => !matches!(v, Verb::User | Verb::Pass | Verb::Apop),
+            _ => false,
+        }
+    }
+
+    fn dispatch(&mut self, cmd: Command<'_>) -> Step<'_> {
+        let auth1 = matches!(self.state, State::Auth1);
+        match cmd {
+            Command::Capa => return Step::Reply(Reply::Capa(&self.cfg.capabilities)),
+            Command::Quit if matches!(self.state, State::Trans(_)) => {
+                return self.commit(SessionEnd::Quit, None);
+            }
+            Command::Quit => return self.end(None, SessionEnd::Quit),
+            Command::User(name) if auth1 => return self.user_cmd(name),
+            Command::Apop { name, digest } if auth1 => {
+                if !valid_user_name(name) {
+                    return err(ErrReply::BadUserName);
+                }
+                self.name = name.to_vec();
+                self.state = State::Authenticating { apop: true };
+                return Step::Authenticate(AuthRequest {
+                    user: name.to_vec(),
+                    proof: Proof::Apop(digest.to_vec()),
+                });
+            }
+            Command::Pass(secret) if matches!(self.state, State::Auth2) => {
+                self.state = State::Authenticating { apop: false };
+                return Step::Authenticate(AuthRequest {
+                    user: self.name.clone(),
+                    proof: Proof::Pass(secret),
+                });
+            }
+            _ => {}
+        }
+        match &mut self.state {
+            State::Trans(t) => t.command(cmd),
+            // `allows` lets no other pair through; were one to come, this
+            // is the answer qpopper gives a command out of its state.
+            _ => err(ErrReply::UnknownCommand(
+                cmd.verb().word().as_bytes().to_vec(),
+            )),
+        }
+    }
+
+    fn user_cmd(&mut self, name: &[u8]) -> Step<'_> {
+        if self.cfg.apop_only {
+            return err(ErrReply::Auth(AuthError::ApopOnly, name.to_vec()));
+        }
+        if !valid_user_name(name) {
+            return err(ErrReply::BadUserName);
+        }
+        self.name = name.to_vec();
+        // COMPAT qpopper 2.53: with APOP possible, USER already refuses a
+        // user who has an APOP record (and reports a broken database).
+        if self.cfg.greeting.timestamp().is_some() {
+            self.state = State::CheckingUser;
+            return Step::CheckUser { user: &self.name };
+        }
+        self.password_required()
+    }
+
+    fn password_required(&mut self) -> Step<'_> {
+        self.state = State::Auth2;
+        Step::Reply(Reply::Ok(OkReply::PasswordRequired(&self.name)))
+    }
+
+    /// The loop's answer to [`Step::CheckUser`]: `Ok` lets the user go on
+    /// to PASS.
+    pub fn on_user(&mut self, result: Result<(), AuthError>) -> Step<'_> {
+        if !matches!(self.state, State::CheckingUser) {
+            return self.out_of_turn();
+        }
+        match result {
+            Ok(()) => self.password_required(),
+            Err(e) => {
+                self.state = State::Auth1;
+                err(ErrReply::Auth(e, self.name.clone()))
+            }
+        }
+    }
+
+    /// The loop's answer to [`Step::Authenticate`]: the index of the
+    /// opened maildrop, or why not.
+    pub fn on_auth(&mut self, outcome: Result<Index, AuthFailure>) -> Step<'_> {
+        let State::Authenticating { apop } = self.state else {
+            return self.out_of_turn();
+        };
+        match outcome {
+            Ok(index) => {
+                let (count, octets) = (index.len(), index.total_size());
+                let marks = Marks::new(count);
+                self.state = State::Trans(Box::new(Trans { index, marks }));
+                Step::Reply(Reply::Ok(OkReply::LoggedIn {
+                    user: &self.name,
+                    count,
+                    octets,
+                    apop,
+                }))
+            }
+            Err(AuthFailure::Denied(e)) => {
+                self.auth_failures = self.auth_failures.saturating_add(1);
+                let limit = self.cfg.max_auth_failures;
+                if limit > 0 && self.auth_failures >= limit {
+                    // DEVIATION: qpopper let one connection try for ever.
+                    return self.end(Some(ErrReply::TooManyFailures), SessionEnd::AuthLimit);
+                }
+                self.state = State::Auth1;
+                err(ErrReply::Auth(e, self.name.clone()))
+            }
+            // Privileges are already dropped: no other user can log in on
+            // this connection, so it ends here (qpopper went back to AUTH1,
+            // where every later login would have failed).
+            Err(AuthFailure::Storage(e)) => {
+                self.end(Some(ErrReply::Storage(e)), SessionEnd::ServerFault)
+            }
+        }
+    }
+
+    /// The loop has written message `msg`'s terminator (it was sent for
+    /// RETR when `body_lines` is `None`). DEVIATION: qpopper marked a
+    /// message read when RETR began, so a client that hung up in the
+    /// middle found it marked read (LAST skipped it); here only a message
+    /// sent to its end is. Returns true when that set a new mark, which
+    /// [`on_lost`](Self::on_lost) takes back if the bytes never left.
+    pub fn on_sent(&mut self, msg: MsgIdx, body_lines: Option<u64>) -> bool {
+        match &mut self.state {
+            State::Trans(t) if body_lines.is_none() => t.marks.retrieve(msg),
+            _ => false,
+        }
+    }
+
+    /// Writing to the client failed before message `msg`'s terminator
+    /// left: it was not retrieved after all.
+    pub fn on_lost(&mut self, msg: MsgIdx) {
+        if let State::Trans(t) | State::Committing(t, _) = &mut self.state {
+            t.marks.unretrieve(msg);
+        }
+    }
+
+    /// The loop stops reading without QUIT (EOF, timeout, hang-up).
+    pub fn on_abort(&mut self, why: Abort) -> Step<'_> {
+        let (reply, end) = match why {
+            Abort::Eof => (ErrReply::Eof, SessionEnd::ClientGone),
+            Abort::Timeout => (ErrReply::Timeout, SessionEnd::TimedOut),
+            Abort::Hangup => (ErrReply::Hangup, SessionEnd::HungUp),
+        };
+        match self.state {
+            State::Trans(_) if self.cfg.update_on_abort => self.commit(end, Some(reply)),
+            State::Auth1 | State::Auth2 | State::Trans(_) => self.end(Some(reply), end),
+            _ => self.out_of_turn(),
+        }
+    }
+
+    fn commit(&mut self, end: SessionEnd, before: Option<ErrReply>) -> Step<'_> {
+        let State::Trans(t) = std::mem::replace(&mut self.state, State::Ended) else {
+            return self.out_of_turn();
+        };
+        self.state = State::Committing(t, end);
+        Step::Commit {
+            before: before.map(Reply::Err),
+        }
+    }
+
+    /// What [`Step::Commit`] applies: the index and this session's marks.
+    pub fn commit_marks(&self) -> Option<(&Index, &Marks)> {
+        match &self.state {
+            State::Committing(t, _) => Some((&t.index, &t.marks)),
+            _ => None,
+        }
+    }
+
+    /// The loop's answer to [`Step::Commit`].
+    pub fn on_committed(&mut self, result: Result<(), StorageError>) -> Step<'_> {
+        let State::Committing(_, end) = self.state else {
+            return self.out_of_turn();
+        };
+        match result {
+            Ok(()) => self.end(None, end),
+            Err(e) if end == SessionEnd::Quit => {
+                self.end(Some(ErrReply::Storage(e)), SessionEnd::ServerFault)
+            }
+            Err(_) => self.end(
+                Some(ErrReply::AbortUpdateFailed {
+                    hangup: end == SessionEnd::HungUp,
+                }),
+                end,
+            ),
+        }
+    }
+
+    fn end(&mut self, reply: Option<ErrReply>, end: SessionEnd) -> Step<'static> {
+        self.state = State::Ended;
+        Step::Close {
+            reply: reply.map(Reply::Err),
+            end,
+        }
+    }
+
+    /// A line, an answer or an abort the session is not waiting for: the
+    /// loop broke the step contract. The session ends rather than wait for
+    /// an answer that will not come (no mailbox is changed).
+    fn out_of_turn(&mut self) -> Step<'static> {
+        debug_assert!(false, "event out of turn in state {:?}", self.state);
+        self.end(None, SessionEnd::ServerFault)
+    }
+}
+
+fn err(e: ErrReply) -> Step<'static> {
+    Step::Reply(Reply::Err(e))
+}
+
+impl Trans {
+    fn command(&mut self, cmd: Command<'_>) -> Step<'_> {
+        match cmd {
+            Command::Stat => {
+                let (count, octets) = self.marks.visible_totals(&self.index);
+                Step::Reply(Reply::Ok(OkReply::Stat { count, octets }))
+            }
+            Command::Noop => Step::Reply(Reply::Ok(OkReply::Noop)),
+            Command::List(None) => Step::Reply(Reply::List(&self.index, &self.marks)),
+            Command::Uidl(None) => Step::Reply(Reply::Uidl(&self.index, &self.marks)),
+            Command::List(Some(arg)) => match self.live(arg) {
+                Ok((i, e)) => Step::Reply(Reply::Ok(OkReply::Scan(i.num(), e.size))),
+                Err(e) => err(e),
+            },
+            Command::Uidl(Some(arg)) => self.uidl_one(arg),
+            Command::Retr(arg) => match self.live(arg) {
+                Ok((i, e)) => send(i, e, None),
+                Err(e) => err(e),
+            },
+            Command::Top(arg, lines) => match (self.live(arg), lines.value) {
+                (Err(e), _) => err(e),
+                (Ok(_), None) => err(ErrReply::BadLineCount(lines.raw.to_vec())),
+                (Ok((i, e)), Some(n)) => send(i, e, Some(n)),
+            },
+            Command::Dele(arg) => match self.live(arg) {
+                Ok((i, e)) => {
+                    let size = e.size;
+                    self.marks.delete(i, size);
+                    Step::Reply(Reply::Ok(OkReply::Deleted(i.num())))
+                }
+                Err(ErrReply::MessageDeleted(n)) => err(ErrReply::AlreadyDeleted(n)),
+                Err(e) => err(e),
+            },
+            Command::Rset => {
+                // Deletions are undone, and read marks go back to what they
+                // were at login, so LAST answers as it did then.
+                self.marks = Marks::new(self.index.len());
+                Step::Reply(Reply::Ok(OkReply::Rset {
+                    count: self.index.len(),
+                    octets: self.index.total_size(),
+                }))
+            }
+            Command::Last => {
+                let last = (0..self.index.len())
+                    .rev()
+                    .map(MsgIdx)
+                    .find(|&i| {
+                        !self.marks.is_deleted(i)
+                            && (self.marks.is_retrieved(i)
+                                || self.index.get(i).is_some_and(|e| e.seen))
+                    })
+                    .map_or(0, |i| i.num().0);
+                Step::Reply(Reply::Ok(OkReply::Last(last)))
+            }
+            // The session handles these before the transaction sees a
+            // command; were one to come, it is not a transaction command.
+            Command::User(_)
+            | Command::Pass(_)
+            | Command::Apop { .. }
+            | Command::Quit
+            | Command::Capa => err(ErrReply::UnknownCommand(
+                cmd.verb().word().as_bytes().to_vec(),
+            )),
+        }
+    }
+
+    /// Resolves a message argument to a message that exists and is not deleted.
+    fn live(&self, arg: NumArg<'_>) -> Result<(MsgIdx, &Entry), ErrReply> {
+        let (i, e) = arg
+            .value
+            .and_then(|n| self.index.find(n))
+            .ok_or_else(|| ErrReply::NoSuchMessage(arg.raw.to_vec()))?;
+        if self.marks.is_deleted(i) {
+            Err(ErrReply::MessageDeleted(i.num()))
+        } else {
+            Ok((i, e))
+        }
+    }
+
+    fn uidl_one(&self, arg: NumArg<'_>) -> Step<'_> {
+        let count = self.index.len();
+        let (i, e) = match arg.value {
+            None | Some(0) => return err(ErrReply::UidlNotNumber(count)),
+            Some(n) => match self.index.find(n) {
+                None => return err(ErrReply::UidlOutOfRange(count)),
+                Some(found) => found,
+            },
+        };
+        if self.marks.is_deleted(i) {
+            return err(ErrReply::UidlDeleted(i.num()));
+        }
+        Step::Reply(Reply::Ok(OkReply::Uid(i.num(), e.uid.as_bytes())))
+    }
+}
+
+fn send(msg: MsgIdx, e: &Entry, body_lines: Option<u64>) -> Step<'static> {
+    Step::Send {
+        head: Reply::Ok(OkReply::Octets(e.size)),
+        msg,
+        body_lines,
+        size: e.size,
+    }
+}
+
+fn parse_error(e: ParseError) -> ErrReply {
+    match e {
+        ParseError::TooManyTokens => ErrReply::TooManyTokens,
+        ParseError::TooFew(v) => ErrReply::TooFew(v),
+        ParseError::TooMany(v) => ErrReply::TooMany(v),
+        ParseError::Unknown(w) => ErrReply::UnknownCommand(w),
+    }
+}
+
+/// A name that some account could have: 1–64 bytes of printable ASCII
+/// without `/`. Anything else is refused at USER/APOP without looking it up.
+pub fn valid_user_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_USER
+        && name.iter().all(|b| (0x21..0x7f).contains(b) && *b != b'/')
+}
