@@ -53,3 +53,73 @@ pub mod peer;
 pub mod privilege;
 pub mod serve;
 pub mod sys;
+
+#[cfg(test)]
+mod cited {
+    //! The repository stands alone: what the sources cite as
+    //! `qpopper.md §N` and `DECISIONS.md` is in `docs/`.
+
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !matches!(name.as_str(), "target" | ".git" | "corpus" | "artifacts") {
+                    sources(&p, out);
+                }
+            } else if [".rs", ".md", ".py", ".sh", ".8", ".5"]
+                .iter()
+                .any(|x| name.ends_with(x))
+            {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn every_cited_section_is_in_docs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = std::fs::read_to_string(root.join("docs/qpopper.md")).unwrap();
+        assert!(root.join("docs/DECISIONS.md").is_file());
+        let headings: Vec<&str> = spec.lines().filter(|l| l.starts_with('#')).collect();
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        let mut cited = 0;
+        for (path, text) in &files {
+            for (i, _) in text.match_indices("qpopper.md §") {
+                let num: String = text[i + "qpopper.md §".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                let num = num.trim_end_matches('.');
+                if num.is_empty() {
+                    continue;
+                }
+                let found = headings.iter().any(|h| {
+                    h.trim_start_matches('#')
+                        .trim_start()
+                        .starts_with(&format!("{num}."))
+                        || h.trim_start_matches('#')
+                            .trim_start()
+                            .starts_with(&format!("{num} "))
+                });
+                assert!(
+                    found,
+                    "{path} cites qpopper.md §{num}, which docs/qpopper.md lacks"
+                );
+                cited += 1;
+            }
+            let outside = ["..", "/shared/"].concat();
+            assert!(
+                !text.contains(&outside),
+                "{path} points outside the repository"
+            );
+        }
+        assert!(cited > 20, "only {cited} citations found");
+    }
+}

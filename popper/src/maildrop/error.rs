@@ -66,6 +66,14 @@ pub enum MaildropError {
         /// What is wrong with it.
         why: String,
     },
+    /// A file of popper's own beside the spool (the update journal) is a
+    /// symbolic link, not a regular file, or not the user's private file.
+    UnsafeFile {
+        /// Its path.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The spool was changed by another program during the session; the
     /// update was not applied (nothing lost, deletions not done).
     Changed {
@@ -122,6 +130,7 @@ impl MaildropError {
             | MaildropError::TempNotRegular { .. }
             | MaildropError::BadEnvelope { .. }
             | MaildropError::UnsafeSpool { .. }
+            | MaildropError::UnsafeFile { .. }
             | MaildropError::RecoveryNeeded { .. }
             | MaildropError::BadTempDrop { .. } => StorageKind::Perm,
             MaildropError::TempOpen { .. }
@@ -164,6 +173,7 @@ impl MaildropError {
             MaildropError::UnsafeSpool { path, why } => {
                 format!("Mail spool {path} refused: {why}.")
             }
+            MaildropError::UnsafeFile { path, why } => format!("{path} refused: {why}."),
             MaildropError::Changed { path } => {
                 format!(
                     "{path} was changed by another program during this session; no changes made."
@@ -233,7 +243,9 @@ impl fmt::Display for MaildropError {
             MaildropError::BadEnvelope { path } => {
                 write!(f, "{path} does not start with a From line")
             }
-            MaildropError::UnsafeSpool { path, why } => write!(f, "{path}: {why}"),
+            MaildropError::UnsafeSpool { path, why } | MaildropError::UnsafeFile { path, why } => {
+                write!(f, "{path}: {why}")
+            }
             MaildropError::Changed { path } => write!(
                 f,
                 "{path} was changed by another program during the session"

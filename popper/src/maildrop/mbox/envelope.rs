@@ -105,13 +105,22 @@ mod tests {
     }
 
     #[test]
-    fn short_and_odd_lines_never_panic() {
+    fn short_and_odd_lines_are_never_envelopes_and_never_panic() {
+        // Every length around the offsets the date rule looks back by,
+        // filled with bytes that are not a date: never an envelope.
         for n in 0..64 {
-            for fill in [b' ', b':', b'+', b'x'] {
+            for fill in [b' ', b':', b'+', b'x', b'1'] {
                 let mut l = b"From ".to_vec();
                 l.extend(std::iter::repeat_n(fill, n));
-                let _ = is_envelope(&l);
+                assert!(!is_envelope(&l), "{:?}", String::from_utf8_lossy(&l));
             }
         }
+        // Cut short anywhere, a real envelope stops being one before its
+        // year and time are complete, and never panics.
+        let full = b"From user Wed Dec  2 05:53:22 1992";
+        for cut in 0..full.len() - 4 {
+            assert!(!is_envelope(&full[..cut]), "cut at {cut}");
+        }
+        assert!(is_envelope(full));
     }
 }

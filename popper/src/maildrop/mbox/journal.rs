@@ -75,22 +75,31 @@ impl Journal {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(MaildropError::TempNotRegular {
-                    path: path.display().to_string(),
-                });
+                return Err(unsafe_journal(
+                    path,
+                    "the update journal is a symbolic link",
+                ));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                return Err(unsafe_journal(
+                    path,
+                    "the update journal is not a regular file",
+                ));
             }
             Err(e) => return Err(fs_error("open", path, &e)),
         };
         let md = file.metadata().map_err(|e| fs_error("stat", path, &e))?;
-        let shown = path.display().to_string();
         if !md.file_type().is_file() {
-            return Err(MaildropError::TempNotRegular { path: shown });
+            return Err(unsafe_journal(
+                path,
+                "the update journal is not a regular file",
+            ));
         }
         if md.uid() != uid || md.nlink() != 1 || md.mode() & 0o077 != 0 {
-            return Err(MaildropError::UnsafeSpool {
-                path: shown,
-                why: "the update journal is not a private file of the user".into(),
-            });
+            return Err(unsafe_journal(
+                path,
+                "the update journal is not a private file of the user",
+            ));
         }
         Ok(Some(Journal {
             file,
@@ -215,6 +224,14 @@ impl Journal {
     /// The journal file (recovery reads the tail through it).
     pub fn file(&self) -> &File {
         &self.file
+    }
+}
+
+/// A journal popper will not touch: it is left for the administrator.
+fn unsafe_journal(path: &Path, why: &str) -> MaildropError {
+    MaildropError::UnsafeFile {
+        path: path.display().to_string(),
+        why: why.to_string(),
     }
 }
 
@@ -349,6 +366,51 @@ mod tests {
             w.finish().is_err(),
             "reading past the end of the spool is an error"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_that_is_a_link_or_not_private_is_refused_as_the_journal() {
+        // Regression: a symlinked journal was reported as a "temporary drop
+        // file" (qpopper's .USER.pop text).
+        let dir = tempdir();
+        let jpath = dir.join(".u.pop.journal");
+        std::os::unix::fs::symlink("/etc/passwd", &jpath).unwrap();
+        let me = Dropped::current_for_tests();
+        let e = Journal::open(&jpath, &me).unwrap_err();
+        let text = String::from_utf8(
+            pop3_core::reply::Reply::Err(pop3_core::reply::ErrReply::Storage(e.into())).to_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "-ERR [SYS/PERM] {} refused: the update journal is a symbolic link.\r\n",
+                jpath.display()
+            )
+        );
+        std::fs::remove_file(&jpath).unwrap();
+        std::fs::create_dir(&jpath).unwrap();
+        let e = Journal::open(&jpath, &me).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("the update journal is not a regular file"),
+            "{e}"
+        );
+        std::fs::remove_dir(&jpath).unwrap();
+        nix::unistd::mkfifo(&jpath, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = Journal::open(&jpath, &me).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("the update journal is not a regular file"),
+            "{e}"
+        );
+        std::fs::remove_file(&jpath).unwrap();
+        std::fs::write(&jpath, b"").unwrap();
+        std::fs::set_permissions(&jpath, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let e = Journal::open(&jpath, &me).unwrap_err();
+        assert!(matches!(e, MaildropError::UnsafeFile { .. }), "{e:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
