@@ -74,9 +74,26 @@ impl MemDrop {
         }
     }
 
-    fn message(&self, msg: MsgIdx) -> Result<&MemMessage, SendError> {
-        match self.messages.get(msg.0) {
-            Some(m) if self.fail_send != Some(msg) => Ok(m),
+    /// The entries, each message sized by `size` (its bytes and final
+    /// UID): the in-memory maildrop of any wire form.
+    pub fn entries_sized(&self, size: impl Fn(&[u8], &Uid) -> u64) -> Vec<Entry> {
+        self.messages
+            .iter()
+            .zip(self.unique_uids())
+            .map(|(m, uid)| Entry {
+                size: size(&m.content, &uid),
+                uid,
+                seen: m.seen,
+            })
+            .collect()
+    }
+
+    /// Message `msg` and its final UID, to send; the vanished error for a
+    /// message that is not there or is made to fail.
+    pub fn message(&self, msg: MsgIdx) -> Result<(&MemMessage, Uid), SendError> {
+        let uid = self.unique_uids().into_iter().nth(msg.0);
+        match (self.messages.get(msg.0), uid) {
+            (Some(m), Some(uid)) if self.fail_send != Some(msg) => Ok((m, uid)),
             _ => Err(SendError::Storage(Self::vanished(msg))),
         }
     }
@@ -84,15 +101,7 @@ impl MemDrop {
 
 impl Maildrop for MemDrop {
     fn entries(&self) -> Vec<Entry> {
-        self.messages
-            .iter()
-            .zip(self.unique_uids())
-            .map(|(m, uid)| Entry {
-                size: wire::measure(&m.content),
-                uid,
-                seen: m.seen,
-            })
-            .collect()
+        self.entries_sized(|content, _| wire::measure(content))
     }
 
     fn send(
@@ -101,7 +110,7 @@ impl Maildrop for MemDrop {
         body_lines: Option<u64>,
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
-        let m = self.message(msg)?;
+        let (m, _) = self.message(msg)?;
         let mut enc = Encoder::new(body_lines);
         for piece in m.content.chunks(self.chunk.max(1)) {
             enc.feed(piece, out.buffer());

@@ -32,15 +32,7 @@ impl MemMbox {
 impl Maildrop for MemMbox {
     fn entries(&self) -> Vec<Entry> {
         self.0
-            .messages
-            .iter()
-            .zip(self.0.unique_uids())
-            .map(|(m, uid)| Entry {
-                size: render::wire_size(render::measure(&m.content), &uid),
-                uid,
-                seen: m.seen,
-            })
-            .collect()
+            .entries_sized(|content, uid| render::wire_size(render::measure(content), uid))
     }
 
     fn send(
@@ -49,18 +41,12 @@ impl Maildrop for MemMbox {
         body_lines: Option<u64>,
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
-        let uids = self.0.unique_uids();
-        let (Some(m), Some(uid)) = (self.0.messages.get(msg.0), uids.get(msg.0)) else {
-            return Err(SendError::Storage(MemDrop::vanished(msg)));
-        };
-        if self.0.fail_send == Some(msg) {
-            return Err(SendError::Storage(MemDrop::vanished(msg)));
-        }
+        let (m, uid) = self.0.message(msg)?;
         let fail = |_: Option<std::io::Error>| SendError::Storage(MemDrop::vanished(msg));
         render::send_from(
             m.content.as_slice(),
             (0, m.content.len() as u64),
-            uid,
+            &uid,
             body_lines,
             self.0.chunk,
             out,

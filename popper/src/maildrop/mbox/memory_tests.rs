@@ -36,10 +36,10 @@ fn session(input: &str) -> Transcript<MemMbox> {
     )
 }
 
-/// Runs `commands` after logging in and returns the replies to them only.
-fn after_login(commands: &str) -> String {
-    let input = format!("USER alice\r\nPASS secret\r\n{commands}");
-    let t = run(
+/// A session that stops when its input does (no abort reply, no
+/// sign-off), so the output is the replies to `input` alone.
+fn unended(input: &str) -> Transcript<MemMbox> {
+    run(
         input.as_bytes(),
         spec_drop(),
         &SimConfig {
@@ -47,7 +47,12 @@ fn after_login(commands: &str) -> String {
             ..Default::default()
         },
         &accept_alice,
-    );
+    )
+}
+
+/// Runs `commands` after logging in and returns the replies to them only.
+fn after_login(commands: &str) -> String {
+    let t = unended(&format!("USER alice\r\nPASS secret\r\n{commands}"));
     let text = t.text();
     let login = "+OK Password required for alice.\r\n+OK alice has 1 message (148 octets).\r\n";
     let rest = text
@@ -85,15 +90,7 @@ fn parser_and_dispatcher_table() {
         ("RETR 1\r\n", "-ERR Unknown command: \"retr\".\r\n"),
     ];
     for (input, want) in cases {
-        let t = run(
-            input.as_bytes(),
-            spec_drop(),
-            &SimConfig {
-                eof_abort: false,
-                ..Default::default()
-            },
-            &accept_alice,
-        );
+        let t = unended(input);
         assert_eq!(t.text(), format!("{BANNER}{want}"), "input {input:?}");
     }
     let t = session("QUIT\r\n");
