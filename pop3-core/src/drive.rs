@@ -140,6 +140,7 @@ pub struct Outcome<D> {
 pub fn drive<H: Host>(host: &mut H, cfg: SessionConfig) -> Outcome<H::Drop> {
     let mut session = Session::new(cfg);
     let timestamp = session.timestamp().map(str::to_string);
+    let login = session.pending_login();
     let mut d = Loop {
         host,
         timestamp,
@@ -148,8 +149,16 @@ pub fn drive<H: Host>(host: &mut H, cfg: SessionConfig) -> Outcome<H::Drop> {
         pending: Vec::new(),
         notices: 0,
     };
-    session.greeting().write_to(d.host.buffer());
-    let end = d.run(&mut session);
+    let end = match login {
+        // The last link of a chain: no greeting, the maildrop at once.
+        Some(req) => d
+            .follow(&mut session, Next::Login(req))
+            .unwrap_or_else(|| d.run(&mut session)),
+        None => {
+            session.greeting().write_to(d.host.buffer());
+            d.run(&mut session)
+        }
+    };
     // The maildrop is let go (its session lock released) before the
     // sign-off, as qpopper removed its temporary drop first: a client that
     // has read the sign-off may log in again at once.
@@ -160,8 +169,11 @@ pub fn drive<H: Host>(host: &mut H, cfg: SessionConfig) -> Outcome<H::Drop> {
         d.finished = true;
         d.notes();
     }
-    session.sign_off().write_to(d.host.buffer());
-    let _ = d.host.flush();
+    // A session handed to another program ended there: not a byte more.
+    if end != SessionEnd::HandedOver {
+        session.sign_off().write_to(d.host.buffer());
+        let _ = d.host.flush();
+    }
     Outcome { end, drop: d.drop }
 }
 
@@ -353,23 +365,42 @@ impl<H: Host> Loop<'_, H> {
                 Next::Sent(msg, body_lines)
             }
             Err(SendError::Client(_)) => Next::Abort(Abort::Hangup),
+            Err(SendError::Storage(e) | SendError::Gone(e)) if !self.untouched(mark, flushed) => {
+                // Part of the message is out: the reply cannot be ended
+                // honestly, so the connection is.
+                self.host.event(Event::SendFailed {
+                    msg: msg.num(),
+                    error: &e,
+                });
+                Next::Close(SessionEnd::ServerFault)
+            }
+            Err(SendError::Gone(e)) => {
+                // Nothing of it left: take the +OK line back, say so, and
+                // go on with the rest of the mailbox.
+                self.host.buffer().truncate(mark);
+                self.write(&Reply::Err(ErrReply::Storage(e)));
+                Next::Continue
+            }
             Err(SendError::Storage(e)) => {
                 self.host.event(Event::SendFailed {
                     msg: msg.num(),
                     error: &e,
                 });
-                let untouched = self.host.written() == flushed && self.host.buffer().len() >= mark;
-                if untouched {
-                    // Nothing of this reply has reached the client (the
-                    // message was gone before its first byte): take the
-                    // +OK line back and say what is wrong instead.
-                    self.host.buffer().truncate(mark);
-                    self.host.event(Event::Reply { multiline: false });
-                    Reply::Err(ErrReply::Storage(e)).write_to(self.host.buffer());
-                }
+                // Nothing of this reply has reached the client (the
+                // maildrop changed before the first byte): take the +OK
+                // line back and say what is wrong instead.
+                self.host.buffer().truncate(mark);
+                self.host.event(Event::Reply { multiline: false });
+                Reply::Err(ErrReply::Storage(e)).write_to(self.host.buffer());
                 Next::Close(SessionEnd::ServerFault)
             }
         }
+    }
+
+    /// True when nothing of the reply begun at buffer offset `mark` (with
+    /// `flushed` bytes written then) has left.
+    fn untouched(&mut self, mark: usize, flushed: u64) -> bool {
+        self.host.written() == flushed && self.host.buffer().len() >= mark
     }
 
     fn login(&mut self, req: &AuthRequest) -> Result<Index, AuthFailure> {

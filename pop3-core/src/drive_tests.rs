@@ -207,6 +207,7 @@ fn an_answer_out_of_turn_is_loud_in_debug_builds() {
     use crate::index::Index;
     use crate::session::{Session, SessionConfig};
     let mut s = Session::new(SessionConfig {
+        start: crate::session::Start::Greeting,
         greeting: Greeting::new("h", "0", false, None),
         apop_only: false,
         update_on_abort: true,
@@ -215,4 +216,128 @@ fn an_answer_out_of_turn_is_loud_in_debug_builds() {
     });
     // No PASS was asked for: a driver that answers one anyway.
     let _ = s.on_auth(Ok(Index::default()));
+}
+
+#[test]
+fn a_message_another_reader_took_is_an_err_and_the_session_goes_on() {
+    let mut drop = MemDrop::new([b"Subject: a\n\nx\n".to_vec(), b"Subject: b\n\ny\n".to_vec()]);
+    drop.gone = Some(MsgIdx(0));
+    let t = session(
+        &format!("{LOGIN}RETR 1\r\nRETR 2\r\nDELE 1\r\nQUIT\r\n"),
+        drop,
+        &SimConfig::default(),
+    );
+    let text = t.text();
+    assert!(
+        text.contains("\r\n-ERR [SYS/TEMP] Message 1 is no longer in the maildrop.\r\n+OK 17 octets\r\nSubject: b\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with(
+        "+OK Message 1 has been deleted.\r\n+OK Pop server at sim.example signing off.\r\n"
+    ));
+    assert_eq!(t.end, Some(SessionEnd::Quit));
+    assert_eq!(
+        t.drop.committed,
+        Some((vec![true, false], vec![false, true]))
+    );
+    let shapes: Vec<bool> = t.replies.iter().map(|(_, m)| *m).collect();
+    assert_eq!(
+        shapes,
+        [false, false, false, true, false],
+        "the taken-back +OK is an -ERR"
+    );
+}
+
+#[test]
+fn a_session_authenticated_before_it_began_starts_in_transaction() {
+    let cfg = SimConfig {
+        start: crate::session::Start::Authenticated(b"alice".to_vec()),
+        ..SimConfig::default()
+    };
+    let chain = |r: &AuthRequest| match r.proof {
+        Proof::Chain if r.user == b"alice" => Ok(()),
+        _ => Err(AuthError::BadPassword),
+    };
+    let drop = MemDrop::new([b"Subject: a\n\nx\n".to_vec()]);
+    let t = run(b"STAT\r\nUSER bob\r\nQUIT\r\n", drop.clone(), &cfg, &chain);
+    assert_eq!(
+        t.text(),
+        "+OK alice has 1 message (17 octets).\r\n+OK 1 17\r\n-ERR Unknown command: \"user\".\r\n+OK Pop server at sim.example signing off.\r\n",
+        "no greeting: the first line answers the chain's PASS"
+    );
+    assert_eq!(t.end, Some(SessionEnd::Quit));
+    // A chain that proves nothing ends the session at once.
+    let t = run(b"STAT\r\n", drop, &cfg, &|_| Err(AuthError::RootDenied));
+    assert!(
+        t.text()
+            .starts_with("-ERR [AUTH] User alice login denied.\r\n"),
+        "{}",
+        t.text()
+    );
+}
+
+#[test]
+fn a_login_handed_to_another_program_ends_without_a_word() {
+    use crate::drive::{Host, Input, drive};
+    use crate::maildrop::Output;
+    use crate::session::AuthFailure;
+
+    struct Handing {
+        input: Vec<u8>,
+        out: Vec<u8>,
+        sent: Vec<u8>,
+    }
+    impl Output for Handing {
+        fn buffer(&mut self) -> &mut Vec<u8> {
+            &mut self.out
+        }
+        fn drain(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Host for Handing {
+        type Drop = MemDrop;
+        fn read(&mut self, buf: &mut [u8]) -> Input {
+            let n = self.input.len().min(buf.len());
+            if n == 0 {
+                return Input::Eof;
+            }
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Input::Data(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.sent.append(&mut self.out);
+            Ok(())
+        }
+        fn written(&self) -> u64 {
+            self.sent.len() as u64
+        }
+        fn check_user(&mut self, _: &[u8]) -> Result<(), AuthError> {
+            Ok(())
+        }
+        fn login(&mut self, _: &AuthRequest, _: Option<&str>) -> Result<MemDrop, AuthFailure> {
+            Err(AuthFailure::HandedOver)
+        }
+    }
+    let mut h = Handing {
+        input: b"USER alice\r\nPASS secret\r\nSTAT\r\n".to_vec(),
+        out: Vec::new(),
+        sent: Vec::new(),
+    };
+    let cfg = crate::session::SessionConfig {
+        start: crate::session::Start::Greeting,
+        greeting: crate::greeting::Greeting::new("h", "0", false, None),
+        apop_only: false,
+        update_on_abort: true,
+        capabilities: Vec::new(),
+        max_auth_failures: 0,
+    };
+    let o = drive(&mut h, cfg);
+    assert_eq!(o.end, SessionEnd::HandedOver);
+    assert_eq!(
+        String::from_utf8(h.sent).unwrap(),
+        "+OK QPOP (version 0) at h starting.\r\n+OK Password required for alice.\r\n",
+        "what came before the hand-over was written out first; nothing after"
+    );
 }

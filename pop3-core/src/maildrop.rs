@@ -33,6 +33,10 @@ pub enum SendError {
     /// The maildrop could not be read (the connection must be closed: a
     /// partial message may have been sent).
     Storage(StorageError),
+    /// This one message is no longer there (another reader deleted it):
+    /// when none of it was sent, the client is told so and the session
+    /// goes on.
+    Gone(StorageError),
     /// Writing to the client failed.
     Client(io::Error),
 }

@@ -32,8 +32,11 @@ pub struct MemDrop {
     pub abandoned: bool,
     /// Fail the next commit with this error (tests).
     pub fail_commit: Option<StorageError>,
-    /// Fail sending this message (tests: a message that vanished).
+    /// Fail sending this message as a storage fault (the session ends).
     pub fail_send: Option<MsgIdx>,
+    /// This message vanished (another reader took it): sending it is
+    /// [`SendError::Gone`].
+    pub gone: Option<MsgIdx>,
     /// Chunk size used when streaming (tests vary it).
     pub chunk: usize,
 }
@@ -93,6 +96,7 @@ impl MemDrop {
     pub fn message(&self, msg: MsgIdx) -> Result<(&MemMessage, Uid), SendError> {
         let uid = self.unique_uids().into_iter().nth(msg.0);
         match (self.messages.get(msg.0), uid) {
+            _ if self.gone == Some(msg) => Err(SendError::Gone(Self::vanished(msg))),
             (Some(m), Some(uid)) if self.fail_send != Some(msg) => Ok((m, uid)),
             _ => Err(SendError::Storage(Self::vanished(msg))),
         }

@@ -34,9 +34,23 @@ use crate::marks::Marks;
 use crate::reply::{ErrReply, OkReply, Reply};
 use crate::secret::Secret;
 
+/// Where a session begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// With the greeting, in AUTHORIZATION.
+    Greeting,
+    /// Already authenticated by the program that started popper (the last
+    /// link of a qmail checkpassword chain): the maildrop of this user is
+    /// opened at once and the first reply answers the PASS the first link
+    /// read.
+    Authenticated(Vec<u8>),
+}
+
 /// What a session is configured with (fixed for its lifetime).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// Where the session begins.
+    pub start: Start,
     /// The banner; its timestamp (if any) is the APOP challenge.
     pub greeting: Greeting,
     /// Built with the `apop-only` feature: USER is always refused.
@@ -58,6 +72,9 @@ pub enum Proof {
     Pass(Secret),
     /// APOP with this digest (as the client sent it).
     Apop(Vec<u8>),
+    /// None here: the program that started popper authenticated the user
+    /// ([`Start::Authenticated`]).
+    Chain,
 }
 
 /// What the host must check before the session can continue.
@@ -85,6 +102,9 @@ pub enum SessionEnd {
     ServerFault,
     /// Too many failed login attempts on this connection.
     AuthLimit,
+    /// The login was handed to another program (the first link of a
+    /// checkpassword chain), which served the rest of the connection.
+    HandedOver,
 }
 
 /// Why the loop stops reading commands without a QUIT.
@@ -151,6 +171,9 @@ pub enum AuthFailure {
     /// Credentials were good but the maildrop could not be opened: the
     /// session ends.
     Storage(StorageError),
+    /// The credentials went to a program that took the connection over
+    /// and served it to its end: the session ends without another word.
+    HandedOver,
 }
 
 #[derive(Debug)]
@@ -192,13 +215,30 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new session in the AUTHORIZATION state.
+    /// A new session: in AUTHORIZATION, or waiting for the maildrop of a
+    /// user authenticated before popper started.
     pub fn new(cfg: SessionConfig) -> Session {
+        let (state, name) = match &cfg.start {
+            Start::Greeting => (State::Auth1, Vec::new()),
+            Start::Authenticated(user) => (State::Authenticating { apop: false }, user.clone()),
+        };
         Session {
             cfg,
-            state: State::Auth1,
-            name: Vec::new(),
+            state,
+            name,
             auth_failures: 0,
+        }
+    }
+
+    /// For a session that starts authenticated: the login to carry out
+    /// before anything else (the host opens the maildrop).
+    pub fn pending_login(&self) -> Option<AuthRequest> {
+        match (&self.cfg.start, &self.state) {
+            (Start::Authenticated(user), State::Authenticating { .. }) => Some(AuthRequest {
+                user: user.clone(),
+                proof: Proof::Chain,
+            }),
+            _ => None,
         }
     }
 
@@ -386,6 +426,7 @@ impl Session {
             Err(AuthFailure::Storage(e)) => {
                 self.end(Some(ErrReply::Storage(e)), SessionEnd::ServerFault)
             }
+            Err(AuthFailure::HandedOver) => self.end(None, SessionEnd::HandedOver),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::drive::{Event, Host, Input, drive};
 use crate::error::AuthError;
 use crate::greeting::{Challenge, Greeting};
 use crate::maildrop::{Maildrop, Output};
-use crate::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd};
+use crate::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd, Start};
 
 /// Options of a simulated session.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct SimConfig {
     pub max_auth_failures: u32,
     /// Fail every write after this many bytes (a client that hangs up).
     pub write_limit: Option<u64>,
+    /// Where the session begins.
+    pub start: Start,
 }
 
 impl Default for SimConfig {
@@ -51,6 +53,7 @@ impl Default for SimConfig {
             apop_users: Vec::new(),
             max_auth_failures: 0,
             write_limit: None,
+            start: Start::Greeting,
         }
     }
 }
@@ -196,6 +199,7 @@ pub fn run<D: Maildrop + Clone>(
         nonce: 3,
     });
     let session_cfg = SessionConfig {
+        start: cfg.start.clone(),
         greeting: Greeting::new("sim.example", "0.0.0", false, challenge),
         apop_only: cfg.apop_only,
         update_on_abort: cfg.update_on_abort,

@@ -87,7 +87,7 @@ const MESSAGES: &[&[u8]] = &[
 fn sim_auth(req: &AuthRequest) -> Result<(), AuthError> {
     match &req.proof {
         Proof::Pass(s) if req.user == b"alice" && s.expose() == b"secret" => Ok(()),
-        Proof::Apop(_) if req.user == b"alice" => Ok(()),
+        Proof::Apop(_) | Proof::Chain if req.user == b"alice" => Ok(()),
         _ => Err(AuthError::BadPassword),
     }
 }
@@ -115,6 +115,11 @@ pub fn session(data: &[u8]) {
         },
         max_auth_failures: u32::from(flags >> 6),
         write_limit: (more & 4 != 0).then(|| u64::from(*more) * 61),
+        start: if more & 0x80 != 0 && more & 0x40 != 0 {
+            pop3_core::session::Start::Authenticated(b"alice".to_vec())
+        } else {
+            pop3_core::session::Start::Greeting
+        },
     };
     let mut drop = MemMbox::new(MESSAGES.iter().map(|m| m.to_vec()));
     drop.0.chunk = usize::from(more >> 3).max(1);

@@ -93,6 +93,27 @@ pub fn check_pass(
     }
 }
 
+/// The last link of a checkpassword chain (`popper --pop3d`): the program
+/// before popper checked the password and became the user, so the proof
+/// is that popper runs as `user` — and not as root (qmail-pop3d refuses
+/// uid 0 too: a chain that never changed user proves nothing).
+pub fn check_chain(user: &[u8]) -> Outcome {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() || nix::unistd::geteuid() != uid {
+        return Outcome::now(Err(AuthError::RootDenied));
+    }
+    match passwd::lookup(user) {
+        Ok(Some(e)) if e.uid == uid.as_raw() => Outcome::now(Ok(Account::proven(e))),
+        Ok(_) => Outcome {
+            why: Some(format!(
+                "started as uid {uid}, which is not this user's (the checkpassword program did not become them)"
+            )),
+            ..Outcome::now(Err(AuthError::BadPassword))
+        },
+        Err(e) => Outcome::now(Err(AuthError::System(format!("passwd lookup: {e}")))),
+    }
+}
+
 /// USER, when APOP is possible: a user who has an APOP record must use
 /// APOP. COMPAT qpopper 2.53: checked only for a user passwd knows, and
 /// clear-text login is allowed when there is no database at all.

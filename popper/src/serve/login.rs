@@ -59,6 +59,7 @@ pub fn login(
                 &lists,
             )
         }
+        Proof::Chain => auth::check_chain(&req.user),
     };
     let account = match outcome.result {
         Ok(a) => a,

@@ -21,7 +21,7 @@ use pop3_core::drive::{Event, Host, Input, drive};
 use pop3_core::error::AuthError;
 use pop3_core::greeting::{Challenge, Greeting};
 use pop3_core::line::Frame;
-use pop3_core::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd};
+use pop3_core::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd, Start};
 
 use self::conn::Conn;
 use crate::config::{Config, VERSION};
@@ -32,7 +32,7 @@ use crate::peer::Peer;
 /// The exit status for each way a session ends (see popper(8)).
 pub fn exit_status(end: SessionEnd) -> ExitCode {
     ExitCode::from(match end {
-        SessionEnd::Quit => 0,
+        SessionEnd::Quit | SessionEnd::HandedOver => 0,
         SessionEnd::ServerFault => 2,
         SessionEnd::ClientGone
         | SessionEnd::TimedOut
@@ -91,6 +91,7 @@ pub fn run(
             nonce,
         });
     let session = SessionConfig {
+        start: Start::Greeting,
         greeting: Greeting::new(&host, VERSION, cfg.shy, challenge),
         apop_only: APOP_ONLY,
         update_on_abort: cfg.update_on_abort,

@@ -346,6 +346,7 @@ fn expect_reply(step: Step<'_>, what: &str) -> Option<(MsgIdx, Option<u64>)> {
 fn session_marks(scan: &Scan, cmds: &[&str]) -> (Index, Marks) {
     let index = Index::new(super::super::entries(scan));
     let cfg = SessionConfig {
+        start: pop3_core::session::Start::Greeting,
         greeting: Greeting::new("test.example", "0.0.0", false, None),
         apop_only: false,
         update_on_abort: true,
