@@ -51,3 +51,10 @@ pub const MAX_BULLETIN: u64 = 1 << 20;
 /// mistake (a device, a log file named by accident) from stalling every
 /// connection.
 pub const MAX_CONFIG: u64 = 1 << 20;
+
+/// Larger Maildir size caches (`Maildir/.popper-sizes`) are not read
+/// (about three million messages).
+///
+/// The cache is the user's own file; a huge one must not make a login
+/// allocate without bound (it is then recomputed and rewritten).
+pub const MAX_SIZE_CACHE: u64 = 256 << 20;

@@ -105,6 +105,58 @@ pub enum MaildropError {
         /// Its path.
         path: String,
     },
+    /// The Maildir directory does not exist (COMPAT qmail-pop3d: "this
+    /// user has no $HOME/Maildir").
+    NoMaildir {
+        /// The Maildir's path.
+        path: String,
+    },
+    /// The Maildir has no `cur/` or no `new/` (COMPAT qmail-pop3d: "unable
+    /// to scan $HOME/Maildir"; popper does not make the directory itself).
+    MaildirIncomplete {
+        /// The Maildir's path.
+        path: String,
+        /// The missing subdirectory (`cur` or `new`).
+        sub: String,
+    },
+    /// The Maildir or one of its subdirectories is a symbolic link, not a
+    /// directory, or not the user's.
+    UnsafeMaildir {
+        /// The directory's path.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A Maildir message listed at login is no longer there (another
+    /// reader deleted it): that one message cannot be sent.
+    MessageGone {
+        /// Its wire number.
+        num: u32,
+    },
+    /// A Maildir message listed at login was rewritten or cut by another
+    /// program: it no longer has the size announced.
+    MessageChanged {
+        /// Its wire number.
+        num: u32,
+    },
+    /// Some of a Maildir update's renames and unlinks failed; the others
+    /// were made (each is atomic, so every message is in one state).
+    PartialUpdate {
+        /// The Maildir's path.
+        path: String,
+        /// How many steps failed.
+        failed: usize,
+        /// errno of the first failure.
+        errno: i32,
+    },
+    /// A Maildir update's changes were made, but the directories could not
+    /// be synced: they may not survive a crash.
+    NotDurable {
+        /// The Maildir's path.
+        path: String,
+        /// errno of the failed fsync.
+        errno: i32,
+    },
     /// Another system error.
     Io {
         /// The operation that failed ("read", "fsync", …).
@@ -132,11 +184,18 @@ impl MaildropError {
             | MaildropError::UnsafeSpool { .. }
             | MaildropError::UnsafeFile { .. }
             | MaildropError::RecoveryNeeded { .. }
-            | MaildropError::BadTempDrop { .. } => StorageKind::Perm,
+            | MaildropError::BadTempDrop { .. }
+            | MaildropError::NoMaildir { .. }
+            | MaildropError::MaildirIncomplete { .. }
+            | MaildropError::UnsafeMaildir { .. } => StorageKind::Perm,
             MaildropError::TempOpen { .. }
             | MaildropError::Changed { .. }
             | MaildropError::NoSpace { .. }
             | MaildropError::Interrupted { .. }
+            | MaildropError::MessageGone { .. }
+            | MaildropError::MessageChanged { .. }
+            | MaildropError::PartialUpdate { .. }
+            | MaildropError::NotDurable { .. }
             | MaildropError::Io { .. } => StorageKind::Temp,
         }
     }
@@ -190,6 +249,29 @@ impl MaildropError {
             ),
             MaildropError::BadTempDrop { path } => {
                 format!("Your temporary drop file {path} is not empty and is not a mailbox.")
+            }
+            MaildropError::NoMaildir { path } => format!("this user has no {path}"),
+            MaildropError::MaildirIncomplete { path, sub } => {
+                format!("unable to scan {path}: it has no {sub}/ directory")
+            }
+            MaildropError::UnsafeMaildir { path, why } => {
+                format!("Maildir {path} refused: {why}.")
+            }
+            MaildropError::MessageGone { num } => {
+                format!("Message {num} is no longer in the maildrop.")
+            }
+            MaildropError::MessageChanged { num } => {
+                format!("Message {num} was changed by another program during this session.")
+            }
+            MaildropError::PartialUpdate {
+                path,
+                failed,
+                errno,
+            } => format!(
+                "{failed} changes to {path} could not be made ({errno}); the others were made."
+            ),
+            MaildropError::NotDurable { path, errno } => {
+                format!("The changes to {path} were made but may not survive a crash ({errno}).")
             }
             MaildropError::Io { op, path, errno } => {
                 format!("Error {op} {path} ({errno}); mailbox left unchanged.")
@@ -261,6 +343,28 @@ impl fmt::Display for MaildropError {
             ),
             MaildropError::BadTempDrop { path } => {
                 write!(f, "{path} is not empty and is not a mailbox")
+            }
+            MaildropError::NoMaildir { path } => write!(f, "{path} does not exist"),
+            MaildropError::MaildirIncomplete { path, sub } => {
+                write!(f, "{path} has no {sub}/ directory")
+            }
+            MaildropError::UnsafeMaildir { path, why } => write!(f, "{path}: {why}"),
+            MaildropError::MessageGone { num } => {
+                write!(f, "message {num} vanished from the Maildir")
+            }
+            MaildropError::MessageChanged { num } => {
+                write!(f, "message {num} was changed by another program")
+            }
+            MaildropError::PartialUpdate {
+                path,
+                failed,
+                errno,
+            } => write!(
+                f,
+                "{failed} renames/unlinks in {path} failed (first errno {errno})"
+            ),
+            MaildropError::NotDurable { path, errno } => {
+                write!(f, "fsync of {path}'s directories failed (errno {errno})")
             }
             MaildropError::Io { op, path, errno } => write!(f, "{op} {path}: errno {errno}"),
         }
@@ -372,7 +476,51 @@ mod tests {
                 "[SYS/TEMP] Error fsync /var/mail/alice (5); mailbox left unchanged.",
             ),
         ];
-        for (e, text) in exact {
+        let md = || "/home/alice/Maildir".to_string();
+        let maildir = [
+            (
+                MaildropError::NoMaildir { path: md() },
+                "[SYS/PERM] this user has no /home/alice/Maildir",
+            ),
+            (
+                MaildropError::MaildirIncomplete {
+                    path: md(),
+                    sub: "cur".into(),
+                },
+                "[SYS/PERM] unable to scan /home/alice/Maildir: it has no cur/ directory",
+            ),
+            (
+                MaildropError::UnsafeMaildir {
+                    path: md(),
+                    why: "it is a symbolic link".into(),
+                },
+                "[SYS/PERM] Maildir /home/alice/Maildir refused: it is a symbolic link.",
+            ),
+            (
+                MaildropError::MessageGone { num: 3 },
+                "[SYS/TEMP] Message 3 is no longer in the maildrop.",
+            ),
+            (
+                MaildropError::MessageChanged { num: 3 },
+                "[SYS/TEMP] Message 3 was changed by another program during this session.",
+            ),
+            (
+                MaildropError::PartialUpdate {
+                    path: md(),
+                    failed: 2,
+                    errno: 28,
+                },
+                "[SYS/TEMP] 2 changes to /home/alice/Maildir could not be made (28); the others were made.",
+            ),
+            (
+                MaildropError::NotDurable {
+                    path: md(),
+                    errno: 5,
+                },
+                "[SYS/TEMP] The changes to /home/alice/Maildir were made but may not survive a crash (5).",
+            ),
+        ];
+        for (e, text) in exact.into_iter().chain(maildir) {
             assert_eq!(m(e), format!("-ERR {text}\r\n"));
         }
     }
