@@ -7,11 +7,14 @@
 //! a session's deletions and read marks at the end.
 //!
 //! * [`mbox`] — the Unix mbox spool `/var/mail/USER` (qpopper's format).
+//! * [`maildir`] — a Maildir `~/Maildir` (qmail-pop3d's and Dovecot's
+//!   semantics, qmail-pop3d's UIDs).
 //! * [`error`] — every backend's typed failures, and the
 //!   [`pop3_core::error::StorageError`] each becomes at the seam.
 
 pub mod error;
 pub mod login_mail;
+pub mod maildir;
 pub mod mbox;
 
 pub use pop3_core::maildrop::{CommitStats, Maildrop, Note, Open, Output, SendError};

@@ -1,0 +1,257 @@
+//! QUIT on a Maildir: the session's deletions and read marks, each made
+//! by one unlink or one rename.
+//!
+//! For each message listed at login, found under the name it has now
+//! (`list::locate`: another reader may have moved it or changed its
+//! flags since):
+//!
+//! * deleted → unlinked (already gone is fine);
+//! * with `update-status` on, kept and retrieved with RETR: `new/X` →
+//!   `cur/X:2,S`, and in `cur/` without `S` → the name with `S` added to
+//!   its flags (kept in ASCII order, as the Maildir spec says) — Dovecot's
+//!   behaviour;
+//! * with `update-status` off, exactly what qmail-pop3d does (COMPAT
+//!   qmail-pop3d `pop3_quit`): every kept message in `new/` goes to
+//!   `cur/X:2,`, and nothing else changes.
+//!
+//! Mail delivered during the session is not in the listing and is never
+//! touched. A rename never replaces a file (`ops::rename_no_replace`): if
+//! the target name exists and is the same file (a reader's half-done
+//! move), the old name is unlinked; if it is another file, both stay.
+//!
+//! Crash safety: each step is a single rename or unlink within one file
+//! system, which the kernel makes atomic — the file has its old name or
+//! its new one, never both and never neither; an unlink removes it or
+//! does not. No step depends on another. So a crash at any point leaves
+//! every message exactly once, each either changed or not, and a later
+//! session simply sees the state reached. `new/` and `cur/` are fsynced
+//! once at the end; the session's QUIT reply says whether that worked.
+//!
+//! DEVIATION: a failed step does not stop the others (qmail-pop3d stops
+//! at the first failed unlink and ignores failed renames): all are tried,
+//! and the reply says how many failed.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use pop3_core::index::MsgIdx;
+use pop3_core::maildrop::CommitStats;
+use pop3_core::marks::Marks;
+
+use super::flags;
+use super::list::{Finder, Listed, Sub};
+use super::ops::{rename_no_replace, sync_dir};
+use crate::maildrop::error::MaildropError;
+
+/// Failures named one by one in the notes, at most.
+const FAILURES_SHOWN: usize = 5;
+
+/// Tries per message when another reader keeps moving it.
+const TRIES: usize = 3;
+
+/// What one message's update is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing.
+    Keep,
+    /// Unlink it.
+    Unlink,
+    /// Rename it to this directory and name.
+    Rename(Sub, OsString),
+}
+
+/// What to do with a message now at `sub/name`: deleted, retrieved in
+/// this session, and the `update-status` setting.
+pub fn step(sub: Sub, name: &[u8], deleted: bool, retrieved: bool, update_status: bool) -> Step {
+    if deleted {
+        return Step::Unlink;
+    }
+    let target = if update_status {
+        if !retrieved {
+            return Step::Keep;
+        }
+        // A name whose info is not the flags form cannot carry S; in
+        // new/ it still goes to cur/.
+        flags::with_flag(name, flags::SEEN).unwrap_or_else(|| flags::for_cur(name))
+    } else {
+        if sub == Sub::Cur {
+            return Step::Keep;
+        }
+        flags::for_cur(name)
+    };
+    if sub == Sub::Cur && target == name {
+        return Step::Keep;
+    }
+    Step::Rename(Sub::Cur, OsString::from_vec(target))
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    /// Changed as planned.
+    Changed,
+    /// Nothing was to be done, or it was already gone.
+    Nothing,
+}
+
+/// Applies the session's `marks` to the messages listed at login. Notes
+/// for the log go to `notes`. Nothing is written, only renamed and
+/// unlinked, so the stats' `bytes_written` is 0.
+pub fn commit(
+    root: &Path,
+    msgs: &[Listed],
+    marks: &Marks,
+    update_status: bool,
+    notes: &mut Vec<String>,
+) -> Result<CommitStats, MaildropError> {
+    let mut changed = 0usize;
+    let mut failed = 0usize;
+    let mut first_errno = None;
+    let mut finder = Finder::new(root);
+    for (i, m) in msgs.iter().enumerate() {
+        let (deleted, retrieved) = (marks.is_deleted(MsgIdx(i)), marks.is_retrieved(MsgIdx(i)));
+        if step(m.sub, m.name_bytes(), deleted, retrieved, update_status) == Step::Keep {
+            continue;
+        }
+        match apply(
+            &mut finder,
+            root,
+            m,
+            deleted,
+            retrieved,
+            update_status,
+            notes,
+        ) {
+            Ok(Done::Changed) => changed += 1,
+            Ok(Done::Nothing) => {}
+            Err(e) => {
+                failed += 1;
+                first_errno.get_or_insert(e.raw_os_error().unwrap_or(0));
+                if failed <= FAILURES_SHOWN {
+                    notes.push(format!("could not update {}: {e}", m.path(root).display()));
+                }
+            }
+        }
+    }
+    let shown = root.display().to_string();
+    if failed > 0 {
+        return Err(MaildropError::PartialUpdate {
+            path: shown,
+            failed,
+            errno: first_errno.unwrap_or(0),
+        });
+    }
+    if changed > 0 {
+        for sub in [Sub::New, Sub::Cur] {
+            sync_dir(&root.join(sub.dir())).map_err(|e| MaildropError::NotDurable {
+                path: shown.clone(),
+                errno: e.raw_os_error().unwrap_or(0),
+            })?;
+        }
+    }
+    Ok(CommitStats::default())
+}
+
+/// Makes one message's step, finding it again first; tried again when
+/// another reader moves it between the look and the change.
+fn apply(
+    finder: &mut Finder<'_>,
+    root: &Path,
+    m: &Listed,
+    deleted: bool,
+    retrieved: bool,
+    update_status: bool,
+    notes: &mut Vec<String>,
+) -> io::Result<Done> {
+    let mut last = None;
+    for _ in 0..TRIES {
+        let Some((sub, name)) = finder.locate(m)? else {
+            return Ok(Done::Nothing);
+        };
+        let from = root.join(sub.dir()).join(&name);
+        let result = match step(sub, name.as_bytes(), deleted, retrieved, update_status) {
+            Step::Keep => return Ok(Done::Nothing),
+            Step::Unlink => std::fs::remove_file(&from),
+            Step::Rename(to_sub, to_name) => {
+                let to = root.join(to_sub.dir()).join(&to_name);
+                match rename_no_replace(&from, &to) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let same = std::fs::symlink_metadata(&to)
+                            .is_ok_and(|md| md.dev() == m.dev && md.ino() == m.ino);
+                        if !same {
+                            notes.push(format!(
+                                "kept {} as it is: {} is another file",
+                                from.display(),
+                                to.display()
+                            ));
+                            return Ok(Done::Nothing);
+                        }
+                        // The same file under both names: keep the new one.
+                        std::fs::remove_file(&from)
+                    }
+                    other => other,
+                }
+            }
+        };
+        match result {
+            Ok(()) => return Ok(Done::Changed),
+            // Moved meanwhile: look again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::ErrorKind::NotFound.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(s: &str) -> OsString {
+        OsString::from(s)
+    }
+
+    #[test]
+    fn steps() {
+        use Step::*;
+        use Sub::{Cur, New};
+        // (dir, name, deleted, retrieved, update_status, step)
+        let cases: &[(Sub, &str, bool, bool, bool, Step)] = &[
+            (New, "x", true, false, true, Unlink),
+            (Cur, "x:2,S", true, true, false, Unlink),
+            (New, "x", false, true, true, Rename(Cur, os("x:2,S"))),
+            (New, "x", false, false, true, Keep),
+            (Cur, "x:2,", false, true, true, Rename(Cur, os("x:2,S"))),
+            (Cur, "x:2,RT", false, true, true, Rename(Cur, os("x:2,RST"))),
+            (Cur, "x:2,S", false, true, true, Keep),
+            (Cur, "x", false, true, true, Rename(Cur, os("x:2,S"))),
+            (Cur, "x:2,", false, false, true, Keep),
+            (Cur, "x:1,odd", false, true, true, Keep),
+            (
+                New,
+                "x:1,odd",
+                false,
+                true,
+                true,
+                Rename(Cur, os("x:1,odd")),
+            ),
+            (New, "x:2,F", false, true, true, Rename(Cur, os("x:2,FS"))),
+            // qmail-pop3d: every kept message in new/ to cur/X:2,.
+            (New, "x", false, false, false, Rename(Cur, os("x:2,"))),
+            (New, "x", false, true, false, Rename(Cur, os("x:2,"))),
+            (New, "x:2,F", false, true, false, Rename(Cur, os("x:2,F"))),
+            (Cur, "x:2,", false, true, false, Keep),
+            (Cur, "x", false, true, false, Keep),
+        ];
+        for (sub, name, d, r, u, want) in cases {
+            assert_eq!(
+                &step(*sub, name.as_bytes(), *d, *r, *u),
+                want,
+                "{sub:?} {name} deleted {d} retrieved {r} update_status {u}"
+            );
+        }
+    }
+}
