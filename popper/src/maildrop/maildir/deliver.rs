@@ -5,7 +5,7 @@
 //! Delivery: `tmp/NAME` is made (`O_CREAT|O_EXCL`, 0600, never through a
 //! link), written, fsynced, renamed to `new/NAME` (never replacing a
 //! file), and `new/` is fsynced; only then is the next message written.
-//! The content is [`NewMessage::content`] as it is: a Maildir message has
+//! The content is `NewMessage::content` as it is: a Maildir message has
 //! no `From ` envelope.
 //!
 //! Exactly once: delivering and recording (`~/.popbull`) are two steps, so

@@ -1,8 +1,20 @@
 //! Test fixtures: Maildirs in temporary directories, messages with chosen
-//! names and delivery times.
+//! names and delivery times, and the marks of a real protocol session.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use pop3_core::capa::capabilities;
+use pop3_core::greeting::Greeting;
+use pop3_core::index::{Entry, Index, MsgIdx};
+use pop3_core::marks::Marks;
+use pop3_core::reply::Reply;
+use pop3_core::session::{Session, SessionConfig, Step};
+
+use super::{MaildirDrop, MaildirOptions};
+use crate::maildrop::error::MaildropError;
+use crate::maildrop::login_mail::LoginMail;
+use crate::privilege::Dropped;
 
 /// A directory of its own, removed when dropped.
 pub struct TempDir(PathBuf);
@@ -76,4 +88,71 @@ impl Fx {
         v.sort();
         v
     }
+
+    /// The settings of a test: everything on.
+    pub fn opts(&self) -> MaildirOptions {
+        MaildirOptions {
+            path: self.root.clone(),
+            update_status: true,
+            size_index: true,
+        }
+    }
+
+    /// Opens the Maildir as the user running the tests.
+    pub fn open(&self) -> Result<MaildirDrop, MaildropError> {
+        MaildirDrop::open(&Dropped::current_for_tests(), self.opts(), None)
+    }
+
+    /// Opens with these settings and this login mail.
+    pub fn open_with(
+        &self,
+        opts: MaildirOptions,
+        mail: Option<&dyn LoginMail>,
+    ) -> Result<MaildirDrop, MaildropError> {
+        MaildirDrop::open(&Dropped::current_for_tests(), opts, mail)
+    }
+}
+
+/// A reply or a message sent; for a message, which and how.
+fn expect_reply(step: Step<'_>, what: &str) -> Option<(MsgIdx, Option<u64>)> {
+    match step {
+        Step::Reply(Reply::Err(e)) => panic!("{what}: -ERR {e:?}"),
+        Step::Reply(_) => None,
+        Step::Send {
+            msg, body_lines, ..
+        } => Some((msg, body_lines)),
+        other => panic!("{what}: unexpected step {other:?}"),
+    }
+}
+
+/// Runs a real protocol session over `entries`: USER, PASS, `cmds`, QUIT.
+/// Returns the marks the commit is given.
+pub fn session_marks(entries: Vec<Entry>, cmds: &[&str]) -> Marks {
+    let index = Index::new(entries);
+    let cfg = SessionConfig {
+        start: pop3_core::session::Start::Greeting,
+        greeting: Greeting::new("test.example", "0.0.0", false, None),
+        apop_only: false,
+        update_on_abort: true,
+        capabilities: capabilities(false, "0.0.0"),
+        max_auth_failures: 0,
+    };
+    let mut s = Session::new(cfg);
+    expect_reply(s.on_line(b"USER u"), "USER");
+    match s.on_line(b"PASS secret") {
+        Step::Authenticate(_) => {}
+        other => panic!("PASS: {other:?}"),
+    }
+    expect_reply(s.on_auth(Ok(index)), "login");
+    for c in cmds {
+        if let Some((msg, body_lines)) = expect_reply(s.on_line(c.as_bytes()), c) {
+            s.on_sent(msg, body_lines);
+        }
+    }
+    match s.on_line(b"QUIT") {
+        Step::Commit { .. } => {}
+        other => panic!("QUIT: {other:?}"),
+    }
+    let (_, marks) = s.commit_marks().unwrap();
+    marks.clone()
 }

@@ -259,7 +259,7 @@ const REREADS: u32 = 3;
 
 /// Finds messages again by base name; the directories are read once, on
 /// the first message not where it was listed, and again (up to
-/// [`REREADS`] times) when what was read is out of date.
+/// `REREADS` times) when what was read is out of date.
 #[derive(Debug)]
 pub struct Finder<'a> {
     root: &'a Path,
