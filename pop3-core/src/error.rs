@@ -39,6 +39,10 @@ pub enum AuthError {
     ApopDbUnavailable(String),
     /// Something on the server failed while checking (logged; vague on the wire).
     System(String),
+    /// The password could not be checked now (a checkpassword program
+    /// that failed temporarily, hung or crashed): try again later. Holds
+    /// the reason for the log.
+    Unavailable(String),
 }
 
 /// How a storage failure is answered: the response code that tells the
@@ -90,6 +94,7 @@ impl fmt::Display for AuthError {
             AuthError::ApopDbLock(s) => write!(f, "cannot lock the APOP database: {s}"),
             AuthError::ApopDbUnavailable(s) => write!(f, "APOP database not available: {s}"),
             AuthError::System(s) => write!(f, "system error: {s}"),
+            AuthError::Unavailable(s) => write!(f, "the password could not be checked: {s}"),
         }
     }
 }

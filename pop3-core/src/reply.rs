@@ -277,7 +277,9 @@ pub fn code(e: &ErrReply) -> Option<Code> {
         ErrReply::BadUserName | ErrReply::TooManyFailures => Some(Code::Auth),
         ErrReply::Auth(a, _) => Some(match a {
             AuthError::ApopDbMode(_) => Code::SysPerm,
-            AuthError::ApopDbLock(_) | AuthError::ApopDbUnavailable(_) => Code::SysTemp,
+            AuthError::ApopDbLock(_)
+            | AuthError::ApopDbUnavailable(_)
+            | AuthError::Unavailable(_) => Code::SysTemp,
             _ => Code::Auth,
         }),
         ErrReply::Storage(s) => Some(match s.kind {
@@ -402,6 +404,9 @@ fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
             t.extend_from_slice(b" login denied.");
         }
         AuthError::NotAuthorized => t.extend_from_slice(b"not authorized"),
+        AuthError::Unavailable(_) => {
+            t.extend_from_slice(b"Unable to check the password now; try again later.")
+        }
         AuthError::PermissionDenied => t.extend_from_slice(b"Permission denied."),
         AuthError::DigestMismatch => t.extend_from_slice(b"authentication failure"),
         AuthError::ApopDbMode(m) => push_fmt(
@@ -615,6 +620,10 @@ mod tests {
         assert_eq!(
             a(AuthError::DigestMismatch),
             "-ERR [AUTH] authentication failure\r\n"
+        );
+        assert_eq!(
+            a(AuthError::Unavailable("exit 111".into())),
+            "-ERR [SYS/TEMP] Unable to check the password now; try again later.\r\n"
         );
         assert_eq!(
             a(AuthError::ApopDbMode(0o644)),

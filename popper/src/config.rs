@@ -30,7 +30,9 @@ pub fn build_block_uid() -> u32 {
 }
 
 /// The one-line usage text (printed for a bad flag, with exit status 1).
-pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-f config-file]";
+pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-f config-file]
+       popper [flags] --popup HOST PROGRAM [ARGS...]
+       popper [flags] --pop3d MAILDIR";
 
 /// What `-b` and the bulletin settings say in a popper built without the
 /// `bulletins` feature.
@@ -47,9 +49,39 @@ pub const HELP: &str = "  -d            log every command (never a password) and
   -t FILE       write the log to FILE instead of syslog (turns on -d)
   -T SECONDS    idle timeout (default 600; 0 = none)
   -f FILE       read settings from FILE (`set NAME = VALUE` lines)
+  --popup HOST PROGRAM [ARGS...]
+                the first link of a qmail checkpassword chain (as qmail-popup):
+                greet and read the login, then run PROGRAM with it on fd 3
+  --pop3d MAILDIR
+                the last link (as qmail-pop3d): run by a checkpassword
+                program as the user, serve MAILDIR
 
 popper serves one POP3 session on stdin/stdout: run it from inetd, tcpd,
 xinetd, systemd (Accept=yes) or tcpserver. See popper(8).";
+
+/// How the process serves its connection.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The whole server: greeting, login, mailbox.
+    #[default]
+    Serve,
+    /// `--popup HOST PROGRAM ARGS…`: the first link of a qmail chain, as
+    /// qmail-popup (with checkpw's APOP patch) is: the greeting and the
+    /// login, then PROGRAM with the credentials on fd 3 serves the rest.
+    Popup {
+        /// The name in the greeting and the APOP timestamp.
+        host: String,
+        /// The checkpassword program and the chain after it.
+        program: Vec<String>,
+    },
+    /// `--pop3d MAILDIR`: the last link, as qmail-pop3d is: started by a
+    /// checkpassword program as the user in their home directory, it
+    /// answers the PASS the first link read and serves MAILDIR.
+    Pop3d {
+        /// The Maildir, relative to the working directory (the home).
+        maildir: PathBuf,
+    },
+}
 
 /// syslog facilities popper accepts by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +188,25 @@ pub struct Config {
     /// (qpopper's NEWBULLCNT). Default 1.
     #[cfg(feature = "bulletins")]
     pub max_bulletins: u64,
+    /// `maildir`: serve this Maildir instead of the mbox spool: relative to
+    /// the user's home (qmail-pop3d's argument, `Maildir`) or absolute
+    /// with `%u` for the user name. Off: the spool.
+    pub maildir: Option<PathBuf>,
+    /// `password-file`: check USER/PASS and APOP against this file in the
+    /// Maildir (checkpw's `.password`), read as the user. Off unless set.
+    pub password_file: Option<PathBuf>,
+    /// `checkpassword`: authenticate through this checkpassword program
+    /// (fd 3 carries `user\0password\0timestamp\0`). Off unless set.
+    pub checkpassword: Option<PathBuf>,
+    /// `checkpassword-timeout`: seconds a checkpassword program may take
+    /// before it is killed and the login answered `[SYS/TEMP]`.
+    pub checkpassword_timeout: Duration,
+    /// `relay-ctrl-dir`: record each login for POP-before-SMTP as
+    /// relay-ctrl-allow does (a file named by the client's address).
+    pub relay_ctrl_dir: Option<PathBuf>,
+    /// How this process runs: a whole POP3 server (the default), or one
+    /// link of a qmail checkpassword chain (`--popup`, `--pop3d`).
+    pub mode: Mode,
     /// `-V`: print the version and settings, then exit.
     pub print_version: bool,
     /// `-f FILE`: the configuration file read, if any.
@@ -190,6 +241,12 @@ impl Default for Config {
             bulldir: None,
             #[cfg(feature = "bulletins")]
             max_bulletins: 0,
+            maildir: None,
+            password_file: None,
+            checkpassword: None,
+            checkpassword_timeout: Duration::ZERO,
+            relay_ctrl_dir: None,
+            mode: Mode::Serve,
             print_version: false,
             config_file: None,
         };
@@ -436,6 +493,70 @@ const COMMON: &[Setting] = &[
         },
         show: |c| c.lock_timeout.to_string(),
     },
+    Setting {
+        name: "maildir",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.maildir = match v {
+                "false" => None,
+                p => Some(parse_maildir(p)?),
+            };
+            Ok(())
+        },
+        show: |c| show_path(&c.maildir),
+    },
+    Setting {
+        name: "password-file",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.password_file = match v {
+                "false" => None,
+                "true" => Some(PathBuf::from(".password")),
+                p => Some(parse_relative(p)?),
+            };
+            Ok(())
+        },
+        show: |c| show_path(&c.password_file),
+    },
+    Setting {
+        name: "checkpassword",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.checkpassword = match v {
+                "false" => None,
+                p => Some(parse_path(p)?),
+            };
+            Ok(())
+        },
+        show: |c| show_path(&c.checkpassword),
+    },
+    Setting {
+        name: "checkpassword-timeout",
+        aliases: &[],
+        default: "20",
+        set: |c, v| {
+            c.checkpassword_timeout = Duration::from_secs(parse_num(v, 1, 600)?);
+            Ok(())
+        },
+        show: |c| c.checkpassword_timeout.as_secs().to_string(),
+    },
+    Setting {
+        name: "relay-ctrl-dir",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.relay_ctrl_dir = match v {
+                "false" => None,
+                "true" => Some(PathBuf::from("/var/spool/relay-ctrl/allow")),
+                p => Some(parse_path(p)?),
+            };
+            Ok(())
+        },
+        show: |c| show_path(&c.relay_ctrl_dir),
+    },
 ];
 
 /// The bulletin settings (the default feature `bulletins`).
@@ -530,6 +651,7 @@ struct Flags {
     file: Option<PathBuf>,
     #[cfg(feature = "bulletins")]
     bulldir: Option<PathBuf>,
+    mode: Mode,
 }
 
 impl Config {
@@ -568,6 +690,7 @@ impl Config {
             cfg.bulldir = Some(d);
         }
         cfg.print_version = flags.version;
+        cfg.mode = flags.mode;
         Ok(cfg)
     }
 
@@ -654,6 +777,41 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
         }
         if a == "--" {
             break;
+        }
+        // The chain modes take the rest of the command line, as
+        // qmail-popup and qmail-pop3d do.
+        if a == "--popup" {
+            let rest = &args[i..];
+            let [host, program @ ..] = rest else {
+                return Err(ConfigError::Usage(
+                    "popper: --popup needs HOST PROGRAM [ARGS...]".into(),
+                ));
+            };
+            if program.is_empty() || host.is_empty() {
+                return Err(ConfigError::Usage(
+                    "popper: --popup needs HOST PROGRAM [ARGS...]".into(),
+                ));
+            }
+            f.mode = Mode::Popup {
+                host: host.clone(),
+                program: program.to_vec(),
+            };
+            return Ok(f);
+        }
+        if a == "--pop3d" {
+            match &args[i..] {
+                [dir] if !dir.is_empty() => {
+                    f.mode = Mode::Pop3d {
+                        maildir: PathBuf::from(dir),
+                    };
+                    return Ok(f);
+                }
+                _ => {
+                    return Err(ConfigError::Usage(
+                        "popper: --pop3d needs exactly one MAILDIR".into(),
+                    ));
+                }
+            }
         }
         let Some(opts) = a.strip_prefix('-').filter(|o| !o.is_empty()) else {
             return Err(ConfigError::Usage(format!(
@@ -768,6 +926,31 @@ fn parse_list(v: &str, default: &str) -> Result<Option<PathBuf>, String> {
         "true" => Ok(Some(PathBuf::from(default))),
         "false" => Ok(None),
         p => parse_path(p).map(Some),
+    }
+}
+
+/// A path inside another (the Maildir's `.password`): relative, without
+/// `..` or NUL.
+fn parse_relative(v: &str) -> Result<PathBuf, String> {
+    let p = Path::new(v);
+    let ok = !v.is_empty()
+        && !v.contains('\0')
+        && p.is_relative()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(p.to_path_buf())
+    } else {
+        Err(format!("\"{v}\" is not a relative path without \"..\""))
+    }
+}
+
+/// `maildir`: relative to the home, or absolute (where `%u` is the user).
+fn parse_maildir(v: &str) -> Result<PathBuf, String> {
+    if v.starts_with('/') {
+        parse_path(v)
+    } else {
+        parse_relative(v)
     }
 }
 

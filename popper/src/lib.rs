@@ -51,6 +51,7 @@ pub mod log;
 pub mod maildrop;
 pub mod peer;
 pub mod privilege;
+pub mod relay_ctrl;
 pub mod serve;
 pub mod sys;
 

@@ -285,3 +285,80 @@ pub fn install_signal_handlers() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Starts `cmd` with `fd3` as its descriptor 3 — the checkpassword
+/// interface, in which the program reads the login from fd 3 — and with
+/// SIGPIPE and SIGXFSZ back at their defaults (popper ignores them; an
+/// ignored signal would stay ignored across `exec`).
+pub fn spawn_with_fd3(
+    cmd: &mut std::process::Command,
+    fd3: std::os::fd::OwnedFd,
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let raw = fd3.as_raw_fd();
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed: it calls dup2, fcntl and
+    // signal, all async-signal-safe, allocates nothing and takes no lock.
+    // `raw` stays open in the parent until `spawn` returns (fd3 is dropped
+    // after it), so the child inherits it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw == 3 {
+                // Already in place: only the close-on-exec flag must go.
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(raw, 3) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn();
+    drop(fd3);
+    child
+}
+
+/// Sets the calling thread's effective uid (`setresuid(-1, uid, -1)` as a
+/// raw system call). glibc's `seteuid` changes every thread of the
+/// process; popper serves with one thread, where the two are the same, but
+/// its unit tests run many, and a short switch to a user's ids (reading a
+/// password file as the user) must not change their neighbours' ids.
+pub fn thread_seteuid(uid: u32) -> io::Result<()> {
+    let keep = libc::uid_t::MAX; // -1: leave the real and saved uids alone
+    // SAFETY: setresuid takes three integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setresuid, keep, uid, keep) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the calling thread's effective gid; see [`thread_seteuid`].
+pub fn thread_setegid(gid: u32) -> io::Result<()> {
+    let keep = libc::gid_t::MAX;
+    // SAFETY: setresgid takes three integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setresgid, keep, gid, keep) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's effective uid (`geteuid` of the thread, which
+/// [`thread_seteuid`] may have made differ from other threads').
+pub fn thread_geteuid() -> u32 {
+    let (mut r, mut e, mut s): (libc::uid_t, libc::uid_t, libc::uid_t) = (0, 0, 0);
+    // SAFETY: getresuid writes three uid_t through valid pointers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getresuid,
+            &mut r as *mut libc::uid_t,
+            &mut e as *mut libc::uid_t,
+            &mut s as *mut libc::uid_t,
+        )
+    };
+    if rc == -1 { u32::MAX } else { e }
+}

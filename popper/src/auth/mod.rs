@@ -14,7 +14,9 @@
 //! secrets could be guessed as fast as the network allowed).
 
 pub mod apop;
+pub mod checkpassword;
 pub mod passwd;
+pub mod password_file;
 pub mod policy;
 
 pub use passwd::Account;
@@ -62,34 +64,168 @@ pub fn check_pass(
     today: i64,
     lists: &policy::Lists<'_>,
 ) -> Outcome {
-    if let Err(r) = policy::check_pass_order(lists, user) {
-        // COMPAT qpopper 2.53: the same vague text as a wrong password,
-        // after the same delay and the same work.
-        passwd::burn(password);
-        return Outcome {
-            why: Some(r.to_string()),
-            ..Outcome::fail(AuthError::BadPassword)
-        };
-    }
-    let account = match passwd::lookup(user) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            passwd::burn(password);
-            return Outcome::fail(AuthError::BadPassword);
-        }
-        Err(e) => return Outcome::fail(AuthError::System(format!("passwd lookup: {e}"))),
+    let account = match gate(user, Offered::Pass(password), block_uid, lists) {
+        Ok(e) => e,
+        Err(o) => return o,
     };
-    // COMPAT qpopper 2.53: BLOCK_UID is checked before the password and
-    // answered at once; uids 0..=BLOCK_UID are blocked.
-    if account.uid <= block_uid {
-        return Outcome::now(Err(AuthError::UidBlocked(block_uid)));
-    }
     match passwd::verify(&account, password, today) {
         Ok(passwd::Verdict::Good) => Outcome::now(Ok(Account::proven(account))),
         Ok(passwd::Verdict::Bad) => Outcome::fail(AuthError::BadPassword),
         Ok(passwd::Verdict::AccountExpired) => Outcome::fail(AuthError::AccountExpired),
         Ok(passwd::Verdict::PasswordExpired) => Outcome::fail(AuthError::PasswordExpired),
         Err(e) => Outcome::fail(AuthError::System(format!("shadow lookup: {e}"))),
+    }
+}
+
+/// What a login offers: a password (USER/PASS) or a digest of the
+/// greeting's challenge (APOP).
+#[derive(Debug, Clone, Copy)]
+pub enum Offered<'a> {
+    /// USER/PASS.
+    Pass(&'a [u8]),
+    /// APOP: the client's digest and the challenge it is of.
+    Apop {
+        /// The digest as the client sent it.
+        digest: &'a [u8],
+        /// The greeting's timestamp.
+        timestamp: &'a [u8],
+    },
+}
+
+/// The checks every way of proving a password shares, in qpopper's order:
+/// the allow and deny lists before anything is looked up, then the
+/// account, then BLOCK_UID for USER/PASS and uid 0 for APOP. Returns the
+/// account entry to prove the secret for, or the outcome already decided.
+fn gate(
+    user: &[u8],
+    offered: Offered<'_>,
+    block_uid: u32,
+    lists: &policy::Lists<'_>,
+) -> Result<passwd::Entry, Outcome> {
+    let apop = matches!(offered, Offered::Apop { .. });
+    let listed = if apop {
+        policy::check_apop_order(lists, user)
+    } else {
+        policy::check_pass_order(lists, user)
+    };
+    if let Err(r) = listed {
+        // COMPAT qpopper 2.53: for PASS the same vague text as a wrong
+        // password, after the same delay and the same work; for APOP
+        // "Permission denied." at once.
+        if let Offered::Pass(p) = offered {
+            passwd::burn(p);
+        }
+        let e = if apop {
+            AuthError::PermissionDenied
+        } else {
+            AuthError::BadPassword
+        };
+        return Err(Outcome {
+            why: Some(r.to_string()),
+            delay: !apop,
+            ..Outcome::fail(e)
+        });
+    }
+    let entry = match passwd::lookup(user) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            if let Offered::Pass(p) = offered {
+                passwd::burn(p);
+            }
+            return Err(Outcome::fail(AuthError::BadPassword));
+        }
+        Err(e) => {
+            return Err(Outcome::fail(AuthError::System(format!(
+                "passwd lookup: {e}"
+            ))));
+        }
+    };
+    if apop && entry.uid == 0 {
+        return Err(Outcome::now(Err(AuthError::RootDenied)));
+    }
+    // COMPAT qpopper 2.53: BLOCK_UID is checked before the password and
+    // answered at once; uids 0..=BLOCK_UID are blocked (PASS only).
+    if !apop && entry.uid <= block_uid {
+        return Err(Outcome::now(Err(AuthError::UidBlocked(block_uid))));
+    }
+    Ok(entry)
+}
+
+/// A login decided by a checkpassword program (setting `checkpassword`):
+/// the shared gate, then the program with `/bin/true` to run. Its `1` is
+/// a wrong password (delayed, the usual text); anything else means the
+/// password could not be checked now (`[SYS/TEMP]`).
+pub fn check_program(
+    program: &Path,
+    user: &[u8],
+    offered: Offered<'_>,
+    timeout: std::time::Duration,
+    block_uid: u32,
+    lists: &policy::Lists<'_>,
+) -> Outcome {
+    let entry = match gate(user, offered, block_uid, lists) {
+        Ok(e) => e,
+        Err(o) => return o,
+    };
+    let (kind, secret, timestamp) = match offered {
+        Offered::Pass(p) => (checkpassword::Kind::Pop, p, &b""[..]),
+        Offered::Apop { digest, timestamp } => (checkpassword::Kind::Apop, digest, timestamp),
+    };
+    match checkpassword::check(program, kind, user, secret, timestamp, timeout) {
+        checkpassword::Verdict::Good => Outcome::now(Ok(Account::proven(entry))),
+        checkpassword::Verdict::Bad => Outcome {
+            why: Some(format!("{} said no", program.display())),
+            ..Outcome::fail(AuthError::BadPassword)
+        },
+        checkpassword::Verdict::Failed(why) => Outcome::now(Err(AuthError::Unavailable(why))),
+    }
+}
+
+/// A login checked against checkpw's `.password` in the user's Maildir
+/// (setting `password-file`): the shared gate, then the secret read as the
+/// user — compared in constant time for USER/PASS, as the key of the
+/// digest for APOP. A file popper will not use is logged and is a failed
+/// login for the client (the same text and delay as a wrong password).
+pub fn check_password_file(
+    user: &[u8],
+    offered: Offered<'_>,
+    file: &dyn Fn(&passwd::Entry) -> std::path::PathBuf,
+    block_uid: u32,
+    lists: &policy::Lists<'_>,
+) -> Outcome {
+    use subtle::ConstantTimeEq;
+    let entry = match gate(user, offered, block_uid, lists) {
+        Ok(e) => e,
+        Err(o) => return o,
+    };
+    let path = file(&entry);
+    let secret = match password_file::read(&path, entry.uid, entry.gid) {
+        Ok(s) => s,
+        Err(password_file::Refused(why)) => {
+            if let Offered::Pass(p) = offered {
+                passwd::burn(p);
+            }
+            return Outcome {
+                why: Some(why),
+                ..Outcome::fail(AuthError::BadPassword)
+            };
+        }
+    };
+    let good = match offered {
+        Offered::Pass(p) => p.len() == secret.len() && bool::from(p.ct_eq(&secret)),
+        Offered::Apop { digest, timestamp } => {
+            let expected = zeroize::Zeroizing::new(apop::digest_hex(timestamp, &secret));
+            apop::digest_matches(&expected, digest)
+        }
+    };
+    if good {
+        Outcome::now(Ok(Account::proven(entry)))
+    } else {
+        Outcome::fail(if matches!(offered, Offered::Apop { .. }) {
+            AuthError::DigestMismatch
+        } else {
+            AuthError::BadPassword
+        })
     }
 }
 
@@ -170,20 +306,11 @@ pub fn check_apop(
     lists: &policy::Lists<'_>,
 ) -> Outcome {
     let now = Outcome::now;
-    if let Err(r) = policy::check_apop_order(lists, user) {
-        return Outcome {
-            why: Some(r.to_string()),
-            ..now(Err(AuthError::PermissionDenied))
-        };
-    }
-    let account = match passwd::lookup(user) {
-        Ok(Some(a)) => a,
-        Ok(None) => return Outcome::fail(AuthError::BadPassword),
-        Err(e) => return now(Err(AuthError::System(format!("passwd lookup: {e}")))),
+    let offered = Offered::Apop { digest, timestamp };
+    let account = match gate(user, offered, 0, lists) {
+        Ok(e) => e,
+        Err(o) => return o,
     };
-    if account.uid == 0 {
-        return now(Err(AuthError::RootDenied));
-    }
     let d = match open_db(db) {
         Ok(Some(d)) => d,
         Ok(None) => return now(Err(AuthError::ApopDbUnavailable(MISSING.into()))),

@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod login;
+pub mod popup;
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -24,7 +25,7 @@ use pop3_core::line::Frame;
 use pop3_core::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd, Start};
 
 use self::conn::Conn;
-use crate::config::{Config, VERSION};
+use crate::config::{Config, Mode, VERSION};
 use crate::log::{Log, printable};
 use crate::maildrop::{Maildrop, Note, Output};
 use crate::peer::Peer;
@@ -77,11 +78,20 @@ pub fn run(
             conn::set_write_timeout(output, t);
         }
     }
-    let host = host_name();
-    // DECISIONS.md: the APOP challenge only when APOP can work.
+    let host = match &cfg.mode {
+        Mode::Popup { host, .. } => host.clone(),
+        _ => host_name(),
+    };
+    // DECISIONS.md: the APOP challenge only when APOP can work — with the
+    // APOP database, a checkpassword program or checkpw's password files,
+    // and always as the first link of a chain (qmail-popup's greeting).
     // Without randomness from the kernel the challenge would be guessable:
     // then APOP is not offered at all.
-    let apop = APOP_ONLY || std::fs::symlink_metadata(&cfg.apop_db).is_ok();
+    let apop = APOP_ONLY
+        || std::fs::symlink_metadata(&cfg.apop_db).is_ok()
+        || cfg.checkpassword.is_some()
+        || cfg.password_file.is_some()
+        || matches!(cfg.mode, Mode::Popup { .. });
     let challenge = apop
         .then(crate::sys::try_random_u64)
         .flatten()
@@ -90,8 +100,12 @@ pub fn run(
             time: crate::clock::now(),
             nonce,
         });
+    let start = match &cfg.mode {
+        Mode::Pop3d { .. } => Start::Authenticated(chain_user().into_bytes()),
+        _ => Start::Greeting,
+    };
     let session = SessionConfig {
-        start: Start::Greeting,
+        start,
         greeting: Greeting::new(&host, VERSION, cfg.shy, challenge),
         apop_only: APOP_ONLY,
         update_on_abort: cfg.update_on_abort,
@@ -147,6 +161,14 @@ impl Host for ServeHost<'_> {
     }
 
     fn check_user(&mut self, user: &[u8]) -> Result<(), AuthError> {
+        // Only pop.auth ties a user to APOP: checkpw's `.password` and
+        // checkpassword programs take USER/PASS and APOP alike.
+        let pop_auth = self.cfg.checkpassword.is_none()
+            && self.cfg.password_file.is_none()
+            && matches!(self.cfg.mode, Mode::Serve);
+        if !pop_auth {
+            return Ok(());
+        }
         crate::auth::may_use_pass(user, &self.cfg.apop_db)
     }
 
@@ -156,6 +178,11 @@ impl Host for ServeHost<'_> {
         timestamp: Option<&str>,
     ) -> Result<Box<dyn Maildrop>, AuthFailure> {
         let ts = timestamp.unwrap_or("");
+        if let Mode::Popup { program, .. } = &self.cfg.mode {
+            return Err(popup::hand_over(
+                self.cfg, self.log, self.peer, program, ts, req,
+            ));
+        }
         let u = login::login(self.cfg, self.log, self.peer, &self.host, ts, req)?;
         if self.cfg.reverse_lookup {
             self.peer.resolve();
@@ -261,6 +288,21 @@ impl ServeHost<'_> {
             }
         }
     }
+}
+
+/// The user a checkpassword program started `--pop3d` as: `$USER`, as
+/// checkpw and qmail's checkpassword set it, else the name of the real
+/// uid (the chain's proof is checked at login: popper must run as them).
+fn chain_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name)
+        })
 }
 
 /// The whole process as inetd runs it: process set-up, the log, the peer,
