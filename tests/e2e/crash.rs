@@ -19,8 +19,9 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use popper_e2e::mail::{Message, mbox};
-use popper_e2e::sandbox::{Sandbox, wait_output};
+use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::wait_output;
 
 /// The system calls whose every invocation is a fault point.
 const MUTATING: &[&str] = &[

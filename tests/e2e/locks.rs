@@ -292,7 +292,7 @@ fn sessions_racing_for_the_lock_get_in_use_never_a_permanent_error() {
     let mut ok = 0;
     let mut in_use = 0;
     for w in workers {
-        let out = popper_e2e::sandbox::wait_output(w, Duration::from_secs(120));
+        let out = popper_e2e::wait::wait_output(w, Duration::from_secs(120));
         for l in String::from_utf8_lossy(&out.stdout).lines() {
             match l.split(' ').next() {
                 Some("OK") => ok += 1,

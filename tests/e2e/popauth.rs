@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use popper_e2e::sandbox::{Sandbox, wait_output};
+use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, pop, user};
+use popper_e2e::wait::wait_output;
 
 /// A sandbox with a private /etc and a setuid-pop popauth.
 pub struct Env {

@@ -436,7 +436,7 @@ fn logs_to_syslog_with_ident_popper_pid_and_facility_local0() {
             .as_bytes(),
         )
         .unwrap();
-    let out = popper_e2e::sandbox::wait_output(child, Duration::from_secs(60));
+    let out = popper_e2e::wait::wait_output(child, Duration::from_secs(60));
     assert!(
         out.status.success(),
         "{}",

@@ -427,7 +427,7 @@ fn without_a_socket_the_peer_comes_from_tcpremoteip() {
         .unwrap();
     use std::io::Write;
     c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = popper_e2e::sandbox::wait_output(c, Duration::from_secs(60));
+    let out = popper_e2e::wait::wait_output(c, Duration::from_secs(60));
     assert!(String::from_utf8_lossy(&out.stdout).contains("+OK pt_bob has 1 message"));
     logged_from(&sb, "192.0.2.7");
 }
