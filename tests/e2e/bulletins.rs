@@ -12,6 +12,7 @@ use popper_e2e::mail::{Message, mbox, wire};
 use popper_e2e::pop::{Pop, lf, unstuff};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_until};
 
 use crate::mailbox::{listing, poplib};
 
@@ -183,9 +184,9 @@ fn a_new_user_gets_the_newest_bulletin_then_only_new_ones() {
     // the index would tell the two UIDs apart with a suffix, as it does
     // for any duplicate.)
     t.add("3.newsrv", &bulletin(3, "newsrv"));
-    while now() <= t1 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("the next second", std::time::Duration::from_secs(3), || {
+        now() > t1
+    });
     let t0 = now();
     let (mut p, count) = t.login();
     let t1 = now();
@@ -366,8 +367,7 @@ fn the_b_flag_names_the_directory_and_wins_over_the_file() {
     );
     let out = std::process::Command::new(popper_e2e::bins::popper())
         .args(["-b", &dir_arg, "-V"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("features: bulletins"), "{text}");
     assert!(
@@ -381,8 +381,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let popper = popper_e2e::bins::popper_no_bulletins();
     let out = std::process::Command::new(&popper)
         .args(["-s", "-b", "/var/spool/bulls"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -397,8 +396,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let out = std::process::Command::new(&popper)
         .arg("-f")
         .arg(&conf)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -411,8 +409,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     std::fs::remove_file(&conf).unwrap();
     let out = std::process::Command::new(&popper)
         .arg("-V")
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("features: (none)\n"), "{text}");
     assert!(!text.contains("bulldir"), "{text}");

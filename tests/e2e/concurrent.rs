@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::wait_until;
 
 use crate::popper_args;
 
@@ -322,11 +323,15 @@ fn procmail_delivering_while_sessions_download_and_delete_loses_and_duplicates_n
                         return;
                     }
                     let want = slot as u32 * (MESSAGES / SESSIONS as u32);
-                    while delivered.load(Ordering::SeqCst) < want
-                        && !delivery_done.load(Ordering::SeqCst)
-                    {
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
+                    wait_until(
+                        &format!("{want} messages delivered (or the delivery over)"),
+                        Duration::from_secs(600),
+                        || {
+                            delivered.load(Ordering::SeqCst) >= want
+                                || delivery_done.load(Ordering::SeqCst)
+                        },
+                    );
+                    let refused_since = Instant::now();
                     loop {
                         match client.session() {
                             Outcome::Done(count, nums) => {
@@ -335,6 +340,14 @@ fn procmail_delivering_while_sessions_download_and_delete_loses_and_duplicates_n
                             }
                             Outcome::InUse => {
                                 in_use.fetch_add(1, Ordering::SeqCst);
+                                assert!(
+                                    refused_since.elapsed() < Duration::from_secs(120),
+                                    "session slot {slot}: [IN-USE] for two minutes"
+                                );
+                                // A client's pause before it tries again,
+                                // not a wait for something this thread can
+                                // see: the session holding the lock is the
+                                // other worker's.
                                 std::thread::sleep(Duration::from_millis(50));
                             }
                             Outcome::Failed(line) => {

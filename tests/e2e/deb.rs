@@ -12,6 +12,7 @@ use popper_e2e::bins::root;
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{pop, user};
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 const INSTALLED: &[&str] = &[
     "/usr/sbin/popper",
@@ -44,15 +45,13 @@ fn dpkg(args: &[&str]) -> std::process::Output {
     Command::new("dpkg")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .output()
-        .unwrap()
+        .output_within(LIMIT)
 }
 
 fn statoverride() -> Option<String> {
     let out = Command::new("dpkg-statoverride")
         .args(["--list", "/usr/bin/popauth"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use popper_e2e::bins::root;
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 fn man_pages() -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(root().join("man"))
@@ -22,8 +23,7 @@ fn man_pages_render_without_warnings() {
         let g = Command::new("groff")
             .args(["-ww", "-z", "-man"])
             .arg(&page)
-            .output()
-            .expect("groff (scripts/setup.sh test)");
+            .output_within(LIMIT);
         assert!(
             g.status.success() && g.stderr.is_empty(),
             "{}: {}",
@@ -35,8 +35,7 @@ fn man_pages_render_without_warnings() {
             .arg(&page)
             .env("MANWIDTH", "80")
             .env("MAN_KEEP_FORMATTING", "0")
-            .output()
-            .expect("man (scripts/setup.sh test)");
+            .output_within(LIMIT);
         assert!(m.status.success(), "{}", page.display());
         assert!(
             m.stderr.is_empty(),
@@ -52,8 +51,7 @@ fn the_man_page_names_every_flag_and_setting() {
     let page = std::fs::read_to_string(root().join("man/popper.8")).unwrap();
     let v = Command::new(popper_e2e::bins::popper())
         .arg("-V")
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let settings: Vec<String> = String::from_utf8(v.stdout)
         .unwrap()
         .lines()

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::wait_until;
 
 use crate::{login_lines, piped};
 
@@ -181,12 +182,24 @@ fn a_held_dotlock_makes_popper_wait_then_give_up() {
     assert!(out.contains("-ERR [IN-USE] Timed out waiting for the mail spool lock (dotlock); try again later.\r\n"), "{out}");
     assert!(lock.exists(), "someone else's fresh dotlock is left alone");
     assert_eq!(sb.read_spool(&alice), spool);
-    // Released while popper waits: it goes on.
+    // Released while popper waits: it goes on. popper is waiting once its
+    // own dotlock candidate (`.pt_alice.lock.RANDOM`, lock.rs) is there.
     sb.set("set lock-timeout = 10");
     let remover = {
-        let lock = lock.clone();
+        let (lock, mail) = (lock.clone(), sb.mail.clone());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
+            wait_until(
+                "popper to wait for the held dotlock",
+                Duration::from_secs(10),
+                || {
+                    std::fs::read_dir(&mail).unwrap().any(|e| {
+                        e.unwrap()
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with(".pt_alice.lock.")
+                    })
+                },
+            );
             std::fs::remove_file(lock).unwrap();
         })
     };

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, pop, user};
-use popper_e2e::wait::wait_output;
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_output};
 
 /// A sandbox with a private /etc and a setuid-pop popauth.
 pub struct Env {
@@ -595,8 +595,7 @@ fn the_caller_cannot_signal_popauth_or_feed_it_odd_descriptors_or_environment() 
                 sig.into(),
                 child.id().to_string(),
             ])
-            .output()
-            .unwrap();
+            .output_within(LIMIT);
         assert!(
             !k.status.success(),
             "the caller could send {sig} to popauth"

@@ -98,7 +98,11 @@ impl OutputWithin for Command {
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {self:?}: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {self:?}: {e} (scripts/setup.sh test installs what the tests run)"
+                )
+            });
         wait_output(child, limit)
     }
 }
