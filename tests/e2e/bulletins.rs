@@ -318,7 +318,7 @@ fn an_unreadable_bulletin_directory_is_logged_and_login_goes_on() {
     p.cmd("QUIT");
     assert!(
         t.sb.trace()
-            .contains("Unable to open bulletin directory '/nonexistent-bulls'. (2)"),
+            .contains("Unable to open bulletin directory '/nonexistent-bulls'. (No such file or directory, errno 2)"),
         "{}",
         t.sb.trace()
     );

@@ -20,6 +20,7 @@ mod policy;
 mod popauth;
 mod session;
 mod spawn;
+mod startup;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;
