@@ -431,3 +431,57 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("+OK 1 "), "{text}");
 }
+
+/// The bulletin example of the README, as an administrator would paste
+/// it: the text between `<<'END'` and `END`.
+fn readme_bulletin() -> (String, String) {
+    let readme = std::fs::read_to_string(popper_e2e::bins::root().join("README.md")).unwrap();
+    let (head, rest) = readme
+        .split_once("<<'END'\n")
+        .expect("the README's bulletin example");
+    let name = head
+        .rsplit("/var/spool/bulls/")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let text = rest.split_once("\nEND\n").unwrap().0.to_string() + "\n";
+    (name, text)
+}
+
+#[test]
+fn the_readme_bulletin_arrives_as_the_readme_says() {
+    // Regression (issue 19): the README said To: is rewritten, and its
+    // example had no To: line (none is added).
+    let t = Bulls::new("bull-readme", &["set max-bulletins = 2"]);
+    let (name, text) = readme_bulletin();
+    assert!(
+        text.contains("\nTo: "),
+        "the example has a To: line:\n{text}"
+    );
+    t.add(&name, &text);
+    let number: u32 = name.split('.').next().unwrap().parse().unwrap();
+    t.add(
+        &format!("{}.no_to", number + 1),
+        &format!("{ENVELOPE}\nFrom: root\nSubject: no To\n\nNo To: line.\n"),
+    );
+    let (mut p, count) = t.login();
+    assert_eq!(count, 2);
+    let (_, readme) = p.multi("RETR 1");
+    let readme = String::from_utf8(lf(&unstuff(&readme))).unwrap();
+    assert!(
+        readme.contains(&format!("\nTo: {}\n", t.to())) && !readme.contains("To: all users"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("Subject: POP server down on Sunday"),
+        "{readme}"
+    );
+    let (_, no_to) = p.multi("RETR 2");
+    let no_to = String::from_utf8(lf(&unstuff(&no_to))).unwrap();
+    assert!(
+        no_to.contains("Subject: no To") && !no_to.lines().any(|l| l.starts_with("To:")),
+        "{no_to}"
+    );
+    p.cmd("QUIT");
+}

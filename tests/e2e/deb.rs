@@ -30,7 +30,10 @@ const INSTALLED: &[&str] = &[
 fn deb() -> String {
     static DEB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DEB.get_or_init(|| {
-        let out = popper_e2e::run(Command::new("make").args(["-s", "deb"]).current_dir(root()));
+        let out = popper_e2e::run_within(
+            Command::new("make").args(["-s", "deb"]).current_dir(root()),
+            popper_e2e::wait::BUILD,
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .rev()

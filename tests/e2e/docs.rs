@@ -82,3 +82,32 @@ fn the_man_page_names_every_flag_and_setting() {
         "CI runs the README's test command"
     );
 }
+
+#[test]
+fn the_readme_lists_every_setting() {
+    // Regression (issue 19): max-auth-failures and scan-index were missing.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let v = Command::new(popper_e2e::bins::popper())
+        .arg("-V")
+        .output_within(LIMIT);
+    let text = String::from_utf8(v.stdout).unwrap();
+    let missing: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+        .filter(|k| *k != "config-file" && !readme.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "README.md does not list {missing:?}");
+}
+
+#[test]
+fn the_readme_says_the_tests_keep_pt_accounts() {
+    // Regression (issue 19): the tests leave accounts behind
+    // (tests/src/users.rs makes only pt_* ones); the README must say so
+    // and how to remove them.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("accounts named `pt_*`")
+            && readme.contains("grep '^pt_' | xargs -rn1 userdel -r"),
+        "README.md does not tell about the pt_* test accounts"
+    );
+}
