@@ -111,3 +111,22 @@ fn the_readme_says_the_tests_keep_pt_accounts() {
         "README.md does not tell about the pt_* test accounts"
     );
 }
+
+#[test]
+fn make_echoes_no_comment() {
+    // Regression (issue 19): a comment inside a recipe is passed to the
+    // shell, so make printed it with the commands.
+    let out = popper_e2e::run(
+        Command::new("make")
+            .args([
+                "-n", "build", "install", "deb", "demo", "lint", "unit", "e2e",
+            ])
+            .current_dir(root()),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let comments: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .collect();
+    assert!(comments.is_empty(), "make echoes {comments:?}");
+}

@@ -310,6 +310,32 @@ fn qpopper_table_of_messages_and_exit_codes() {
 }
 
 #[test]
+fn help_for_dash_h_dash_help_and_double_dash_help_every_line_indented() {
+    // Regression (issue 19): `popauth -h` was "-h unknown option", and the
+    // first option line was not indented under the usage line.
+    let e = Env::new("popauth-help");
+    for flag in ["-h", "-help", "--help"] {
+        let r = e.root(&[flag], "");
+        assert_eq!((r.code, r.err.as_str()), (0, ""), "{flag}: {r:?}");
+        let mut lines = r.out.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.starts_with("usage: popauth ")),
+            "{flag}: {r:?}"
+        );
+        let rest: Vec<&str> = lines.collect();
+        assert_eq!(rest.len(), 5, "{flag}: {r:?}");
+        for l in rest {
+            assert!(
+                l.starts_with("  -") || l.starts_with("  (no option)"),
+                "{flag}: {l:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn new_secret_rules() {
     let alice = user("pt_alice");
     let e = Env::new("popauth-rules");
