@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
-use popper_e2e::wait::wait_until;
+use popper_e2e::wait::{LIMIT, Lines, wait_until};
 
 use crate::popper_args;
 
@@ -160,7 +160,7 @@ type Session = (usize, Vec<String>);
 struct Client {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: Lines,
 }
 
 impl Client {
@@ -176,7 +176,7 @@ impl Client {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stdout = Lines::new("poplib_sessions.py", child.stdout.take().unwrap());
         Client {
             child,
             stdin,
@@ -185,11 +185,13 @@ impl Client {
     }
 
     fn session(&mut self) -> Outcome {
-        let mut line = String::new();
         let asked = writeln!(self.stdin, "go").and_then(|()| self.stdin.flush());
-        if asked.is_err() || self.stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            return Outcome::Failed(format!("the client exited: {:?}", self.child.try_wait()));
-        }
+        let line = match asked.map(|()| self.stdout.line(LIMIT)) {
+            Ok(Some(l)) => l,
+            _ => {
+                return Outcome::Failed(format!("the client exited: {:?}", self.child.try_wait()));
+            }
+        };
         let line = line.trim_end();
         let mut words = line.split(' ');
         match words.next() {

@@ -10,10 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use popper_e2e::wait::{kill_group, wait_for};
+use popper_e2e::wait::{Lines, Next, kill_group, wait_for};
 
 /// Demos run one at a time: they share the `popdemo` account, which the
 /// script creates if it is missing.
@@ -28,7 +27,7 @@ const STOP: Duration = Duration::from_secs(20);
 struct Demo {
     child: Child,
     port: u16,
-    lines: Receiver<String>,
+    lines: Lines,
     text: String,
 }
 
@@ -61,19 +60,13 @@ impl Demo {
             });
         }
         let mut child = cmd.spawn().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                use std::io::BufRead;
-                for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = tx.send(l);
-                }
-            });
-        }
+        let lines = Lines::merged(
+            "the demo",
+            vec![
+                Box::new(child.stdout.take().unwrap()),
+                Box::new(child.stderr.take().unwrap()),
+            ],
+        );
         Demo {
             child,
             port,
@@ -88,17 +81,15 @@ impl Demo {
         let deadline = Instant::now() + limit;
         while !self.text.lines().any(|l| l.contains(want)) {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
+            match self.lines.next_within(left) {
+                Next::Line(l) => {
                     self.text.push_str(&l);
                     self.text.push('\n');
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                Next::Timeout => {
                     panic!("no {want:?} from the demo in {limit:?}:\n{}", self.text)
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("the demo ended before {want:?}:\n{}", self.text)
-                }
+                Next::End => panic!("the demo ended before {want:?}:\n{}", self.text),
             }
         }
     }
@@ -109,13 +100,13 @@ impl Demo {
         let deadline = Instant::now() + STOP;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
+            match self.lines.next_within(left) {
+                Next::Line(l) => {
                     self.text.push_str(&l);
                     self.text.push('\n');
                 }
-                Err(RecvTimeoutError::Disconnected) => return self.text.clone(),
-                Err(RecvTimeoutError::Timeout) => panic!(
+                Next::End => return self.text.clone(),
+                Next::Timeout => panic!(
                     "the demo's output still open {STOP:?} after it ended (its inetd alive?):\n{}",
                     self.text
                 ),
@@ -128,7 +119,7 @@ impl Demo {
     fn wait(&mut self, limit: Duration, after: &str) -> ExitStatus {
         let (child, lines, text) = (&mut self.child, &self.lines, &mut self.text);
         wait_for(&format!("the demo to exit {after}"), limit, || {
-            for l in lines.try_iter() {
+            for l in lines.ready() {
                 text.push_str(&l);
                 text.push('\n');
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
-use popper_e2e::wait::wait_until;
+use popper_e2e::wait::{Lines, wait_until};
 
 use crate::{login_lines, piped};
 
@@ -225,13 +225,8 @@ fn hold(sb: &Sandbox, kind: &str) -> std::process::Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut l = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(c.stdout.as_mut().unwrap()),
-        &mut l,
-    )
-    .unwrap();
-    assert_eq!(l.trim(), "held");
+    let out = Lines::new("the lock holder", c.stdout.take().unwrap());
+    assert_eq!(out.line(Duration::from_secs(30)).as_deref(), Some("held"));
     c
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, pop, user};
-use popper_e2e::wait::{LIMIT, OutputWithin, wait_output};
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_output, watchdog};
 
 /// A sandbox with a private /etc and a setuid-pop popauth.
 pub struct Env {
@@ -537,6 +537,9 @@ fn prompts_on_a_terminal_do_not_echo() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The reads below block: they end when the child's output does, at
+    // the latest when the watchdog kills it.
+    let dog = watchdog(child.id(), Duration::from_secs(60));
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
@@ -555,6 +558,7 @@ fn prompts_on_a_terminal_do_not_echo() {
     let _ = out.read_line(&mut rest);
     drop(stdin);
     let _ = wait_output(child, Duration::from_secs(30));
+    drop(dog);
     seen.push_str(&rest);
     assert!(
         !seen.contains("Tty-Secret9"),

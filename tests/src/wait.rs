@@ -106,3 +106,92 @@ impl OutputWithin for Command {
         wait_output(child, limit)
     }
 }
+
+/// What [`Lines::next_within`] got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A line, without its line end.
+    Line(String),
+    /// Every stream ended.
+    End,
+    /// Nothing came within the limit.
+    Timeout,
+}
+
+/// A process's output read line by line by threads of their own, so that
+/// every read has a limit (a blocking `read_line` on a child that stopped
+/// talking would hang the test).
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    what: String,
+}
+
+impl Lines {
+    /// The lines of `r`; `what` names it in failures.
+    pub fn new(what: &str, r: impl std::io::Read + Send + 'static) -> Lines {
+        Lines::merged(what, vec![Box::new(r)])
+    }
+
+    /// The lines of several streams (stdout and stderr), in the order they
+    /// arrive.
+    pub fn merged(what: &str, streams: Vec<Box<dyn std::io::Read + Send>>) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        for s in streams {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for l in std::io::BufReader::new(s).lines().map_while(Result::ok) {
+                    if tx.send(l).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Lines {
+            rx,
+            what: what.to_string(),
+        }
+    }
+
+    /// The next line, the end, or [`Next::Timeout`] after `limit`.
+    pub fn next_within(&self, limit: Duration) -> Next {
+        match self.rx.recv_timeout(limit) {
+            Ok(l) => Next::Line(l),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Next::End,
+            Err(mpsc::RecvTimeoutError::Timeout) => Next::Timeout,
+        }
+    }
+
+    /// The next line (`None` at the end); the test fails after `limit`.
+    pub fn line(&self, limit: Duration) -> Option<String> {
+        match self.next_within(limit) {
+            Next::Line(l) => Some(l),
+            Next::End => None,
+            Next::Timeout => panic!("no line from {} in {limit:?}", self.what),
+        }
+    }
+
+    /// The lines that have already arrived.
+    pub fn ready(&self) -> Vec<String> {
+        self.rx.try_iter().collect()
+    }
+}
+
+/// Kills a process group after a limit unless dropped first: a bound for
+/// reads from a child that [`Lines`] cannot make (prompts end in no line
+/// end). The killed child's output ends, so the blocked read returns.
+pub struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+/// Starts a [`Watchdog`] on `pid`'s process group (and `pid`).
+pub fn watchdog(pid: u32, limit: Duration) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("process {pid} ran longer than {limit:?}: killed");
+            kill_group(pid as i32);
+        }
+    });
+    Watchdog { _disarm: tx }
+}
