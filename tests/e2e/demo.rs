@@ -148,27 +148,44 @@ impl Drop for Demo {
         if let Ok(None) = self.child.try_wait() {
             kill_group(self.child.id() as i32);
             let _ = self.child.wait();
-            kill_listener(self.port);
+            kill_demo_inetd(self.port);
         }
     }
 }
 
-/// Kills an inetd still listening on `port` (a demo killed before its
-/// cleanup leaves its inetd, which has a session of its own). Never
-/// panics: it runs in [`Drop`], perhaps while a failed test unwinds.
-fn kill_listener(port: u16) {
-    let Ok(out) = Command::new("ss")
-        .args(["-Hltnp", &format!("sport = :{port}")])
-        .output()
-    else {
+/// Kills the inetd a demo on `port` started, if one is still running, and
+/// removes the demo's work directory: a demo killed before its cleanup
+/// leaves both (its inetd has a session of its own, and need not be
+/// listening, as when the port was taken). The inetd is found by its
+/// command line (`inetd -d /tmp/popper-demo.*/inetd.conf`) and that file's
+/// port. Never panics: it runs in [`Drop`], perhaps while a failed test
+/// unwinds.
+fn kill_demo_inetd(port: u16) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
-    for part in String::from_utf8_lossy(&out.stdout)
-        .split("((\"inetd\",pid=")
-        .skip(1)
-    {
-        if let Some(pid) = part.split(',').next().and_then(|p| p.parse::<i32>().ok()) {
+    let serves = format!("127.0.0.1:{port} ");
+    for p in procs.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let conf = args.iter().find(|a| {
+            a.starts_with("/tmp/popper-demo.")
+                && std::fs::read_to_string(a).is_ok_and(|c| c.starts_with(&serves))
+        });
+        if let Some(conf) = conf.filter(|_| args[0] == "/usr/sbin/inetd") {
             kill_group(pid);
+            // And the work directory the demo's cleanup did not remove.
+            if let Some(work) = std::path::Path::new(conf).parent() {
+                let _ = std::fs::remove_dir_all(work);
+            }
         }
     }
 }
