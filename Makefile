@@ -30,10 +30,11 @@ setup-test:
 PREFIX ?= /usr/local
 export PREFIX
 
+# popper.apop is copied then renamed: a concurrent make install or make deb
+# never reads half a file. (A comment inside a recipe would be echoed.)
 build: setup-build
 	$(CARGO) build --release --locked -p popper -p popauth
 	$(CARGO) build --release --locked -p popper --features apop-only --target-dir target/apop-only
-	# Copied then renamed: a concurrent make install or make deb never reads half a file.
 	cp target/apop-only/release/popper target/release/.popper.apop.$$$$ && mv -f target/release/.popper.apop.$$$$ target/release/popper.apop
 
 install: build

@@ -10,7 +10,7 @@
 /// What popauth was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// `-help` / `--help`: print the usage and what each option does.
+    /// `-help` / `--help` / `-h`: print the usage and what each option does.
     Help,
     /// No option: the caller changes their own secret.
     ChangeOwn,
@@ -54,12 +54,15 @@ pub const USAGE: &str =
     "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]]";
 
 /// `-help`: the usage line and a line per option (popauth(8) has more).
-pub const HELP: &str = "\
-  (no option)          change your own APOP secret (asks the old one first)
-  -init [-safe]        create /etc/pop.auth (root only; -safe keeps an existing one)
-  -user NAME [SECRET]  set NAME's secret, asked twice unless given (root or pop)
-  -delete NAME         remove NAME's secret (root or pop)
-  -list [NAME]         list the users with a secret, or check one";
+/// Each line is indented two spaces under the usage line; written with
+/// `concat!` because a `\`-continued string drops the first line's indent.
+pub const HELP: &str = concat!(
+    "  (no option)          change your own APOP secret (asks the old one first)\n",
+    "  -init [-safe]        create /etc/pop.auth (root only; -safe keeps an existing one)\n",
+    "  -user NAME [SECRET]  set NAME's secret, asked twice unless given (root or pop)\n",
+    "  -delete NAME         remove NAME's secret (root or pop)\n",
+    "  -list [NAME]         list the users with a secret, or check one",
+);
 
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +87,8 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         let a = args[i].as_str();
         i += 1;
         match a {
-            "-help" | "--help" if args.len() == 1 => return Ok(Action::Help),
+            // `-h` too: what anyone tries first (not in qpopper 2.53).
+            "-help" | "--help" | "-h" if args.len() == 1 => return Ok(Action::Help),
             "-init" => init = true,
             "-safe" => safe = true,
             "-list" => {
@@ -170,6 +174,17 @@ mod tests {
         assert_eq!(p("-delete bob"), Ok(Action::Delete { name: "bob".into() }));
         assert_eq!(p("-help"), Ok(Action::Help));
         assert_eq!(p("--help"), Ok(Action::Help));
+        assert_eq!(p("-h"), Ok(Action::Help));
+        assert_eq!(p("-h -list"), Err(CliError::Unknown("-h".into())));
+    }
+
+    #[test]
+    fn every_help_line_is_indented() {
+        // Regression (issue 19): the first line was not.
+        for l in HELP.lines() {
+            assert!(l.starts_with("  -") || l.starts_with("  ("), "{l:?}");
+        }
+        assert_eq!(HELP.lines().count(), 5);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use popper_e2e::mail::{Message, mbox, wire};
 use popper_e2e::pop::{Pop, unstuff};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 use crate::mailbox::read_dir;
 use crate::popauth::{Env, write_with_python};
@@ -222,8 +223,7 @@ fn fetchmail_apop() {
         .arg("--pidfile")
         .arg(sb.dir.join("fetchmail.pid"))
         .env("HOME", &sb.dir)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "fetchmail: {log}");
     assert_eq!(read_dir(&out).len(), msgs.len(), "{log}");
@@ -259,8 +259,7 @@ fn mpop_apop() {
         .arg(format!("--delivery=maildir,{}", md.display()))
         .arg(format!("--uidls-file={}", sb.dir.join("uidls").display()))
         .env("HOME", &sb.dir)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "mpop: {log}");
     assert_eq!(read_dir(&md.join("new")).len(), msgs.len(), "{log}");

@@ -12,6 +12,7 @@ use popper_e2e::mail::{Message, mbox, wire};
 use popper_e2e::pop::{Pop, lf, unstuff};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_until};
 
 use crate::mailbox::{listing, poplib};
 
@@ -183,9 +184,9 @@ fn a_new_user_gets_the_newest_bulletin_then_only_new_ones() {
     // the index would tell the two UIDs apart with a suffix, as it does
     // for any duplicate.)
     t.add("3.newsrv", &bulletin(3, "newsrv"));
-    while now() <= t1 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("the next second", std::time::Duration::from_secs(3), || {
+        now() > t1
+    });
     let t0 = now();
     let (mut p, count) = t.login();
     let t1 = now();
@@ -317,7 +318,7 @@ fn an_unreadable_bulletin_directory_is_logged_and_login_goes_on() {
     p.cmd("QUIT");
     assert!(
         t.sb.trace()
-            .contains("Unable to open bulletin directory '/nonexistent-bulls'. (2)"),
+            .contains("Unable to open bulletin directory '/nonexistent-bulls'. (No such file or directory, errno 2)"),
         "{}",
         t.sb.trace()
     );
@@ -366,8 +367,7 @@ fn the_b_flag_names_the_directory_and_wins_over_the_file() {
     );
     let out = std::process::Command::new(popper_e2e::bins::popper())
         .args(["-b", &dir_arg, "-V"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("features: bulletins"), "{text}");
     assert!(
@@ -381,8 +381,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let popper = popper_e2e::bins::popper_no_bulletins();
     let out = std::process::Command::new(&popper)
         .args(["-s", "-b", "/var/spool/bulls"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -397,8 +396,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let out = std::process::Command::new(&popper)
         .arg("-f")
         .arg(&conf)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -411,8 +409,7 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     std::fs::remove_file(&conf).unwrap();
     let out = std::process::Command::new(&popper)
         .arg("-V")
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("features: (none)\n"), "{text}");
     assert!(!text.contains("bulldir"), "{text}");
@@ -433,4 +430,58 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
     let out = sb.pipe(&popper, &sb.popper_args(&[]), input.as_bytes());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("+OK 1 "), "{text}");
+}
+
+/// The bulletin example of the README, as an administrator would paste
+/// it: the text between `<<'END'` and `END`.
+fn readme_bulletin() -> (String, String) {
+    let readme = std::fs::read_to_string(popper_e2e::bins::root().join("README.md")).unwrap();
+    let (head, rest) = readme
+        .split_once("<<'END'\n")
+        .expect("the README's bulletin example");
+    let name = head
+        .rsplit("/var/spool/bulls/")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let text = rest.split_once("\nEND\n").unwrap().0.to_string() + "\n";
+    (name, text)
+}
+
+#[test]
+fn the_readme_bulletin_arrives_as_the_readme_says() {
+    // Regression (issue 19): the README said To: is rewritten, and its
+    // example had no To: line (none is added).
+    let t = Bulls::new("bull-readme", &["set max-bulletins = 2"]);
+    let (name, text) = readme_bulletin();
+    assert!(
+        text.contains("\nTo: "),
+        "the example has a To: line:\n{text}"
+    );
+    t.add(&name, &text);
+    let number: u32 = name.split('.').next().unwrap().parse().unwrap();
+    t.add(
+        &format!("{}.no_to", number + 1),
+        &format!("{ENVELOPE}\nFrom: root\nSubject: no To\n\nNo To: line.\n"),
+    );
+    let (mut p, count) = t.login();
+    assert_eq!(count, 2);
+    let (_, readme) = p.multi("RETR 1");
+    let readme = String::from_utf8(lf(&unstuff(&readme))).unwrap();
+    assert!(
+        readme.contains(&format!("\nTo: {}\n", t.to())) && !readme.contains("To: all users"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("Subject: POP server down on Sunday"),
+        "{readme}"
+    );
+    let (_, no_to) = p.multi("RETR 2");
+    let no_to = String::from_utf8(lf(&unstuff(&no_to))).unwrap();
+    assert!(
+        no_to.contains("Subject: no To") && !no_to.lines().any(|l| l.starts_with("To:")),
+        "{no_to}"
+    );
+    p.cmd("QUIT");
 }

@@ -10,6 +10,7 @@ use popper_e2e::mail::{Message, mbox, tricky, wire};
 use popper_e2e::pop::lf;
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 use crate::mailbox::read_dir;
 use crate::served;
@@ -141,8 +142,7 @@ fn fetchmail_downloads_everything_and_deletes() {
         .arg("--pidfile")
         .arg(sb.dir.join("fetchmail.pid"))
         .env("HOME", &sb.dir)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "fetchmail: {log}");
     assert!(!log.to_lowercase().contains("mismatch"), "{log}");
@@ -188,8 +188,7 @@ fn mpop(
         .arg(format!("--delivery=maildir,{}", md.display()))
         .arg(format!("--uidls-file={}", sb.dir.join("uidls").display()))
         .env("HOME", &sb.dir)
-        .output()
-        .unwrap()
+        .output_within(LIMIT)
 }
 
 #[test]

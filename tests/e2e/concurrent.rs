@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, Lines, wait_until};
 
 use crate::popper_args;
 
@@ -159,7 +160,7 @@ type Session = (usize, Vec<String>);
 struct Client {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: Lines,
 }
 
 impl Client {
@@ -175,7 +176,7 @@ impl Client {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stdout = Lines::new("poplib_sessions.py", child.stdout.take().unwrap());
         Client {
             child,
             stdin,
@@ -184,11 +185,13 @@ impl Client {
     }
 
     fn session(&mut self) -> Outcome {
-        let mut line = String::new();
         let asked = writeln!(self.stdin, "go").and_then(|()| self.stdin.flush());
-        if asked.is_err() || self.stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            return Outcome::Failed(format!("the client exited: {:?}", self.child.try_wait()));
-        }
+        let line = match asked.map(|()| self.stdout.line(LIMIT)) {
+            Ok(Some(l)) => l,
+            _ => {
+                return Outcome::Failed(format!("the client exited: {:?}", self.child.try_wait()));
+            }
+        };
         let line = line.trim_end();
         let mut words = line.split(' ');
         match words.next() {
@@ -322,11 +325,15 @@ fn procmail_delivering_while_sessions_download_and_delete_loses_and_duplicates_n
                         return;
                     }
                     let want = slot as u32 * (MESSAGES / SESSIONS as u32);
-                    while delivered.load(Ordering::SeqCst) < want
-                        && !delivery_done.load(Ordering::SeqCst)
-                    {
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
+                    wait_until(
+                        &format!("{want} messages delivered (or the delivery over)"),
+                        Duration::from_secs(600),
+                        || {
+                            delivered.load(Ordering::SeqCst) >= want
+                                || delivery_done.load(Ordering::SeqCst)
+                        },
+                    );
+                    let refused_since = Instant::now();
                     loop {
                         match client.session() {
                             Outcome::Done(count, nums) => {
@@ -335,6 +342,14 @@ fn procmail_delivering_while_sessions_download_and_delete_loses_and_duplicates_n
                             }
                             Outcome::InUse => {
                                 in_use.fetch_add(1, Ordering::SeqCst);
+                                assert!(
+                                    refused_since.elapsed() < Duration::from_secs(120),
+                                    "session slot {slot}: [IN-USE] for two minutes"
+                                );
+                                // A client's pause before it tries again,
+                                // not a wait for something this thread can
+                                // see: the session holding the lock is the
+                                // other worker's.
                                 std::thread::sleep(Duration::from_millis(50));
                             }
                             Outcome::Failed(line) => {

@@ -13,14 +13,15 @@
 //! there exactly once and recorded, whichever call the fault hit.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use popper_e2e::mail::{Message, mbox};
-use popper_e2e::sandbox::{Sandbox, wait_output};
+use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, Lines, wait_output};
 
 /// The system calls whose every invocation is a fault point.
 const MUTATING: &[&str] = &[
@@ -165,21 +166,17 @@ impl Crash {
     fn faulted(&self, strace: Option<(&str, &str)>) -> Outcome {
         let mut child = self.popper(strace);
         let mut stdin = child.stdin.take().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let out = Lines::new("popper", child.stdout.take().unwrap());
         let mut transcript = String::new();
-        let mut wait_for = |want: &str, transcript: &mut String| -> bool {
-            loop {
-                let mut l = String::new();
-                match out.read_line(&mut l) {
-                    Ok(0) | Err(_) => return false,
-                    Ok(_) => {
-                        transcript.push_str(&l);
-                        if l.contains(want) {
-                            return true;
-                        }
-                    }
+        let wait_for = |want: &str, transcript: &mut String| -> bool {
+            while let Some(l) = out.line(LIMIT) {
+                transcript.push_str(&l);
+                transcript.push('\n');
+                if l.contains(want) {
+                    return true;
                 }
             }
+            false
         };
         let mut alive = write(
             &mut stdin,

@@ -25,6 +25,7 @@ use std::path::Path;
 use popper_e2e::mail::{Message, mbox, wire};
 use popper_e2e::pop::{Pop, lf, unstuff};
 use popper_e2e::users::user;
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 use crate::mailbox::listing;
 use crate::served;
@@ -170,8 +171,7 @@ fn a_trace_file_that_is_a_link_or_not_private_is_refused() {
             .arg("-t")
             .arg(path)
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+            .output_within(LIMIT);
         assert_eq!(out.status.code(), Some(1), "{why}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(&path.display().to_string()), "{why}: {err}");

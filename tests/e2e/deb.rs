@@ -12,6 +12,7 @@ use popper_e2e::bins::root;
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{pop, user};
+use popper_e2e::wait::{LIMIT, OutputWithin};
 
 const INSTALLED: &[&str] = &[
     "/usr/sbin/popper",
@@ -29,7 +30,10 @@ const INSTALLED: &[&str] = &[
 fn deb() -> String {
     static DEB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DEB.get_or_init(|| {
-        let out = popper_e2e::run(Command::new("make").args(["-s", "deb"]).current_dir(root()));
+        let out = popper_e2e::run_within(
+            Command::new("make").args(["-s", "deb"]).current_dir(root()),
+            popper_e2e::wait::BUILD,
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .rev()
@@ -44,15 +48,13 @@ fn dpkg(args: &[&str]) -> std::process::Output {
     Command::new("dpkg")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .output()
-        .unwrap()
+        .output_within(LIMIT)
 }
 
 fn statoverride() -> Option<String> {
     let out = Command::new("dpkg-statoverride")
         .args(["--list", "/usr/bin/popauth"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

@@ -2,14 +2,38 @@
 //! never a crash, a hang or unbounded memory, and the mailbox is never
 //! harmed.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::pop::Pop;
 use popper_e2e::sandbox::{Sandbox, peak_rss_kb, reset_peak_rss};
 use popper_e2e::users::user;
+use popper_e2e::wait::wait_for;
 
 use crate::{login_lines, piped, served};
+
+/// `Ok` when no byte waits in a queue of the connections on `port`
+/// (sent but not yet received, or received but not yet read by popper);
+/// else what `ss` shows.
+fn queued(port: u16) -> Result<(), String> {
+    let out = popper_e2e::run(Command::new("ss").args([
+        "-Htn",
+        "state",
+        "established",
+        &format!("( sport = :{port} or dport = :{port} )"),
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let empty = text.lines().all(|l| {
+        let mut q = l.split_whitespace();
+        q.next() == Some("0") && q.next() == Some("0")
+    });
+    if empty && !text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
 
 const TOO_LONG: &str = "-ERR Command line too long; at most 1023 bytes are allowed.";
 
@@ -67,8 +91,13 @@ fn a_32_megabyte_line_costs_bounded_time_and_memory() {
     });
     assert_eq!(p.line(), TOO_LONG, "reported as soon as it is too long");
     let mut w = sender.join().unwrap();
-    // The whole line is in; popper still waits for its LF.
-    std::thread::sleep(Duration::from_millis(200));
+    // The whole line is in popper (nothing left in either socket queue);
+    // popper still waits for its LF.
+    wait_for(
+        "popper to read the whole 32 MB line",
+        Duration::from_secs(30),
+        || queued(port),
+    );
     let grew = peak_rss_kb(pid).saturating_sub(before);
     assert!(
         grew < 4096,

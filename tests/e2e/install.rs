@@ -7,6 +7,7 @@ use std::process::Command;
 
 use popper_e2e::bins::root;
 use popper_e2e::users::pop;
+use popper_e2e::wait::BUILD;
 
 #[test]
 fn make_install_and_uninstall_into_a_prefix() {
@@ -14,12 +15,13 @@ fn make_install_and_uninstall_into_a_prefix() {
     let prefix = std::env::temp_dir().join(format!("popper-install-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&prefix);
     let make = |target: &str| {
-        popper_e2e::run(
+        popper_e2e::run_within(
             Command::new("make")
                 .arg("-s")
                 .arg(target)
                 .arg(format!("PREFIX={}", prefix.display()))
                 .current_dir(root()),
+            BUILD,
         )
     };
     make("install");
@@ -50,6 +52,25 @@ fn make_install_and_uninstall_into_a_prefix() {
     };
     assert!(!features("lib/popper").contains("apop-only"));
     assert!(features("lib/popper.apop").contains("apop-only"));
+    // The README's pipe example, with this prefix for /usr/local.
+    // Regression (issue 19): it ran `popper`, which make install does not
+    // put on PATH.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|l| l.starts_with("printf ") && l.ends_with("| /usr/local/lib/popper"))
+        .expect("the README's pipe example runs /usr/local/lib/popper");
+    let example = example.replace("/usr/local/", &format!("{}/", prefix.display()));
+    let out = popper_e2e::run(Command::new("/bin/sh").args(["-c", &example]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.len() == 5
+            && lines[0].starts_with("+OK ")
+            && lines[2].starts_with("-ERR [AUTH] Password supplied for \"you\"")
+            && lines[4].contains("signing off"),
+        "{text}"
+    );
     // Installing again works (and leaves no temporary file).
     make("install");
     assert!(!prefix.join("bin/.popauth.new").exists());
@@ -70,10 +91,11 @@ fn make_install_and_uninstall_into_a_prefix() {
 fn make_install_creates_the_pop_account_where_there_is_none() {
     popper_e2e::require_root();
     // Built by the test above or here; install.sh only copies.
-    popper_e2e::run(
+    popper_e2e::run_within(
         Command::new("make")
             .args(["-s", "build"])
             .current_dir(root()),
+        BUILD,
     );
     let mut sb = popper_e2e::sandbox::Sandbox::new("install-pop");
     sb.overlay_etc();

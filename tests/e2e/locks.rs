@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{Lines, wait_until};
 
 use crate::{login_lines, piped};
 
@@ -181,12 +182,24 @@ fn a_held_dotlock_makes_popper_wait_then_give_up() {
     assert!(out.contains("-ERR [IN-USE] Timed out waiting for the mail spool lock (dotlock); try again later.\r\n"), "{out}");
     assert!(lock.exists(), "someone else's fresh dotlock is left alone");
     assert_eq!(sb.read_spool(&alice), spool);
-    // Released while popper waits: it goes on.
+    // Released while popper waits: it goes on. popper is waiting once its
+    // own dotlock candidate (`.pt_alice.lock.RANDOM`, lock.rs) is there.
     sb.set("set lock-timeout = 10");
     let remover = {
-        let lock = lock.clone();
+        let (lock, mail) = (lock.clone(), sb.mail.clone());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
+            wait_until(
+                "popper to wait for the held dotlock",
+                Duration::from_secs(10),
+                || {
+                    std::fs::read_dir(&mail).unwrap().any(|e| {
+                        e.unwrap()
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with(".pt_alice.lock.")
+                    })
+                },
+            );
             std::fs::remove_file(lock).unwrap();
         })
     };
@@ -212,13 +225,8 @@ fn hold(sb: &Sandbox, kind: &str) -> std::process::Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut l = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(c.stdout.as_mut().unwrap()),
-        &mut l,
-    )
-    .unwrap();
-    assert_eq!(l.trim(), "held");
+    let out = Lines::new("the lock holder", c.stdout.take().unwrap());
+    assert_eq!(out.line(Duration::from_secs(30)).as_deref(), Some("held"));
     c
 }
 
@@ -292,7 +300,7 @@ fn sessions_racing_for_the_lock_get_in_use_never_a_permanent_error() {
     let mut ok = 0;
     let mut in_use = 0;
     for w in workers {
-        let out = popper_e2e::sandbox::wait_output(w, Duration::from_secs(120));
+        let out = popper_e2e::wait::wait_output(w, Duration::from_secs(120));
         for l in String::from_utf8_lossy(&out.stdout).lines() {
             match l.split(' ').next() {
                 Some("OK") => ok += 1,

@@ -11,6 +11,7 @@ use popper_e2e::mail::{Message, mbox, tricky, wire};
 use popper_e2e::pop::{Pop, unstuff};
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::wait_until;
 
 use crate::served;
 
@@ -414,6 +415,28 @@ fn scan_sources(sb: &Sandbox, user: &str) -> (usize, usize) {
     )
 }
 
+/// Waits until `spool` last changed more than the scan index's racy limit
+/// ago (cache.rs RACY, 2 s: the spool's mtime and ctime, in whole seconds,
+/// both before now - 2), so that a login may index it. This is time that
+/// must pass, not a condition to make true: the ctime cannot be set into
+/// the past, and an index of a spool whose ctime is recent is exactly what
+/// popper refuses.
+fn settle(spool: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    wait_until(
+        "the spool to be older than the scan index's 2 s racy limit",
+        std::time::Duration::from_secs(10),
+        || {
+            let m = std::fs::metadata(spool).unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            m.mtime().max(m.ctime()) < now - 2
+        },
+    );
+}
+
 #[test]
 fn an_unchanged_spool_is_served_from_its_index_and_every_change_is_seen() {
     let alice = user("pt_alice");
@@ -438,7 +461,7 @@ fn an_unchanged_spool_is_served_from_its_index_and_every_change_is_seen() {
     // timestamps could still be matched by a change: cache.rs RACY).
     let first = list_and_uidl(port, &alice);
     assert!(!index.exists(), "an index of a spool changed just now");
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    settle(&sb.spool(&alice));
     let second = list_and_uidl(port, &alice);
     assert_eq!(second, first);
     let m = std::fs::symlink_metadata(&index).expect("the index of a settled spool");
@@ -486,7 +509,7 @@ fn an_unchanged_spool_is_served_from_its_index_and_every_change_is_seen() {
 
     // A session whose scan came from the index reads and deletes as any:
     // RETR sends the message's exact bytes, and its DELE is applied.
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    settle(&spool);
     list_and_uidl(port, &alice);
     let mut p = Pop::connect(port);
     p.login(&alice);
@@ -523,7 +546,7 @@ fn scan_index_off_writes_no_index() {
         .map(|i| Message::new("a@example.com", &format!("m{i}"), &"y".repeat(20_000)))
         .collect();
     sb.write_spool(&alice, &mbox(&msgs));
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    settle(&sb.spool(&alice));
     let first = list_and_uidl(port, &alice);
     assert_eq!(list_and_uidl(port, &alice), first);
     assert!(!sb.mail.join(".pt_alice.pop.index").exists());

@@ -21,6 +21,7 @@ mod popauth;
 mod review;
 mod session;
 mod spawn;
+mod startup;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;

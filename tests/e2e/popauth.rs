@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use popper_e2e::sandbox::{Sandbox, wait_output};
+use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::{TestUser, pop, user};
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_output, watchdog};
 
 /// A sandbox with a private /etc and a setuid-pop popauth.
 pub struct Env {
@@ -309,6 +310,32 @@ fn qpopper_table_of_messages_and_exit_codes() {
 }
 
 #[test]
+fn help_for_dash_h_dash_help_and_double_dash_help_every_line_indented() {
+    // Regression (issue 19): `popauth -h` was "-h unknown option", and the
+    // first option line was not indented under the usage line.
+    let e = Env::new("popauth-help");
+    for flag in ["-h", "-help", "--help"] {
+        let r = e.root(&[flag], "");
+        assert_eq!((r.code, r.err.as_str()), (0, ""), "{flag}: {r:?}");
+        let mut lines = r.out.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.starts_with("usage: popauth ")),
+            "{flag}: {r:?}"
+        );
+        let rest: Vec<&str> = lines.collect();
+        assert_eq!(rest.len(), 5, "{flag}: {r:?}");
+        for l in rest {
+            assert!(
+                l.starts_with("  -") || l.starts_with("  (no option)"),
+                "{flag}: {l:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn new_secret_rules() {
     let alice = user("pt_alice");
     let e = Env::new("popauth-rules");
@@ -510,6 +537,9 @@ fn prompts_on_a_terminal_do_not_echo() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The reads below block: they end when the child's output does, at
+    // the latest when the watchdog kills it.
+    let dog = watchdog(child.id(), Duration::from_secs(60));
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
@@ -528,6 +558,7 @@ fn prompts_on_a_terminal_do_not_echo() {
     let _ = out.read_line(&mut rest);
     drop(stdin);
     let _ = wait_output(child, Duration::from_secs(30));
+    drop(dog);
     seen.push_str(&rest);
     assert!(
         !seen.contains("Tty-Secret9"),
@@ -594,8 +625,7 @@ fn the_caller_cannot_signal_popauth_or_feed_it_odd_descriptors_or_environment() 
                 sig.into(),
                 child.id().to_string(),
             ])
-            .output()
-            .unwrap();
+            .output_within(LIMIT);
         assert!(
             !k.status.success(),
             "the caller could send {sig} to popauth"

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use popper_e2e::mail::{Message, mbox};
 use popper_e2e::pop::Pop;
 use popper_e2e::users::user;
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_for, wait_output};
 
 use crate::{login_lines, piped, served};
 
@@ -60,7 +61,18 @@ fn greeting_login_and_sign_off_under_inetd() {
         format!("+OK Pop server at {host} signing off.")
     );
     assert!(p.rest().is_empty(), "connection closed after the sign-off");
-    std::thread::sleep(Duration::from_millis(200));
+    // The session's last log line (the statistics) and its last act (the
+    // session lock removed) may come just after the connection closed.
+    let stats = format!("Stats: {} 0 0 1 ", alice.name);
+    let lock = sb.mail.join(format!(".{}.pop", alice.name));
+    wait_for("the session's end", Duration::from_secs(10), || {
+        let log = sb.trace();
+        if log.contains(&stats) && !lock.exists() {
+            Ok(())
+        } else {
+            Err(format!("session lock there: {}\n{log}", lock.exists()))
+        }
+    });
     let log = sb.trace();
     assert!(
         log.contains("Servicing request from \"127.0.0.1\""),
@@ -148,7 +160,7 @@ fn every_debian_password_hash_works() {
             .unwrap()
             .write_all(format!("{}:{}\n", u.name, u.password).as_bytes())
             .unwrap();
-        assert!(child.wait().unwrap().success());
+        assert!(wait_output(child, LIMIT).status.success());
         let shadow = std::fs::read_to_string("/etc/shadow").unwrap();
         let hash = shadow
             .lines()
@@ -200,18 +212,18 @@ fn expired_account_is_refused() {
 #[test]
 fn flags_version_usage_and_help() {
     let popper = popper_e2e::bins::popper();
-    let v = Command::new(&popper).arg("-V").output().unwrap();
+    let v = Command::new(&popper).arg("-V").output_within(LIMIT);
     assert!(v.status.success());
     let text = String::from_utf8(v.stdout).unwrap();
     assert!(text.starts_with("popper version "), "{text}");
     assert!(text.contains("\nblock-uid = 10\n"), "{text}");
     for bad in [&["-x"][..], &["-T"], &["-T", "abc"], &["stray"]] {
-        let o = Command::new(&popper).args(bad).output().unwrap();
+        let o = Command::new(&popper).args(bad).output_within(LIMIT);
         assert_eq!(o.status.code(), Some(1), "{bad:?}");
         let err = String::from_utf8(o.stderr).unwrap();
         assert!(err.contains("Usage: popper [-d] [-s]"), "{bad:?}: {err}");
     }
-    let h = Command::new(&popper).arg("--help").output().unwrap();
+    let h = Command::new(&popper).arg("--help").output_within(LIMIT);
     assert!(h.status.success());
     assert!(String::from_utf8(h.stdout).unwrap().contains("-T SECONDS"));
     let dir = std::env::temp_dir().join(format!("popper-badconf-{}", std::process::id()));
@@ -219,8 +231,7 @@ fn flags_version_usage_and_help() {
     let o = Command::new(&popper)
         .args(["-f"])
         .arg(&dir)
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(
@@ -394,55 +405,38 @@ fn sighup_ends_the_session_with_the_update() {
 #[test]
 fn logs_to_syslog_with_ident_popper_pid_and_facility_local0() {
     let alice = user("pt_alice");
-    let sb = popper_e2e::sandbox::Sandbox::new("syslog");
-    // A private /dev (a tmpfs with the few devices needed) whose /dev/log
-    // is a datagram socket read by a small receiver: the real glibc
-    // syslog(3) path, without touching the machine's /dev.
-    let received = sb.dir.join("syslog.txt");
-    let receiver = "import socket,sys,os\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind('/dev/log')\nopen(sys.argv[1]+'.ready','w').close()\nf=open(sys.argv[1],'ab',0)\nwhile True:\n    f.write(s.recv(65536)+b'\\n')\n";
-    let script = format!(
-        "set -e\nmount --bind \"$SB_MAIL\" /var/mail\nd=$(mktemp -d)\nmount -t tmpfs tmpfs \"$d\"\nfor n in null zero urandom random tty; do touch \"$d/$n\"; mount --bind /dev/$n \"$d/$n\"; done\nmount --rbind \"$d\" /dev\n/usr/bin/python3 -c \"$RECEIVER\" {r} &\nwhile [ ! -e {r}.ready ]; do sleep 0.05; done\n\"$POPPER\" -s -d -f {conf}\nsleep 0.3\nkill $!\n",
-        r = received.display(),
-        conf = sb.conf().display()
+    let mut sb = popper_e2e::sandbox::Sandbox::new("syslog");
+    // A private /dev whose /dev/log is read by a small receiver: the real
+    // glibc syslog(3) path, without touching the machine's /dev.
+    sb.capture_syslog();
+    let args: Vec<String> = ["-s", "-d", "-f"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([sb.conf().display().to_string()])
+        .collect();
+    let input = format!(
+        "USER pt_nosuch\r\nPASS x\r\n{}STAT\r\nQUIT\r\n",
+        login_lines(&alice)
     );
-    let mut child = Command::new("unshare")
-        .args([
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            "-c",
-            &script,
-        ])
-        .env("SB_MAIL", &sb.mail)
-        .env("RECEIVER", receiver)
-        .env("POPPER", popper_e2e::bins::popper())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            format!(
-                "USER pt_nosuch\r\nPASS x\r\n{}STAT\r\nQUIT\r\n",
-                login_lines(&alice)
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-    let out = popper_e2e::sandbox::wait_output(child, Duration::from_secs(60));
+    let out = sb.pipe(&popper_e2e::bins::popper(), &args, input.as_bytes());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let log = std::fs::read_to_string(&received).unwrap();
+    // The statistics line is the session's last.
+    let log = wait_for(
+        "the Stats line in the syslog",
+        Duration::from_secs(10),
+        || {
+            let log = sb.syslog();
+            if log.contains("Stats: pt_alice ") {
+                Ok(log)
+            } else {
+                Err(log)
+            }
+        },
+    );
     // <133> = facility local0 (16) * 8 + notice (5); <135> = local0.debug.
     let login = log
         .lines()

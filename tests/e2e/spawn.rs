@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 
@@ -17,6 +17,7 @@ use popper_e2e::mail::{Message, mbox};
 use popper_e2e::pop::Pop;
 use popper_e2e::sandbox::{Sandbox, free_port};
 use popper_e2e::users::{TestUser, user};
+use popper_e2e::wait::{LIMIT, OutputWithin, wait_for, wait_until};
 
 use crate::popauth::write_with_python;
 
@@ -53,18 +54,16 @@ fn sandbox(name: &str, u: &TestUser, apop: &TestUser) -> Sandbox {
 /// Waits until `port` accepts connections on `addr` (for servers that say
 /// nothing when ready), without sending anything.
 fn wait_listening(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = Command::new("ss")
-            .args(["-Hltn", &format!("sport = :{}", addr.port())])
-            .output()
-            .unwrap();
-        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nothing listens on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("a listener on {addr}"),
+        Duration::from_secs(20),
+        || {
+            let out = popper_e2e::run(
+                Command::new("ss").args(["-Hltn", &format!("sport = :{}", addr.port())]),
+            );
+            !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+        },
+    );
 }
 
 /// Starts a server in the sandbox that prints nothing when it is ready.
@@ -108,23 +107,23 @@ fn poplib_session(sb: &Sandbox, port: u16, u: &TestUser) {
 /// popper logged a session from `peer`: its start and its login line both
 /// name the address (waiting for the datagrams to be written).
 fn logged_from(sb: &Sandbox, peer: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
     let start = format!("Servicing request from \"{peer}\" at {peer}");
     let login = format!(" at {peer} (");
-    loop {
-        let log = sb.syslog();
-        let logged_in = log
-            .lines()
-            .any(|l| l.contains("POP login by user") && l.contains(&login));
-        if log.contains(&start) && logged_in {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no session from {peer} in the syslog:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        &format!("a session from {peer} in the syslog"),
+        Duration::from_secs(10),
+        || {
+            let log = sb.syslog();
+            let logged_in = log
+                .lines()
+                .any(|l| l.contains("POP login by user") && l.contains(&login));
+            if log.contains(&start) && logged_in {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    );
 }
 
 fn apop_digest(greeting: &str, secret: &str) -> String {
@@ -229,8 +228,7 @@ fn tcpd_twists_outside_clients_to_popper_apop() {
         .args([port.to_string(), bob.name.clone(), bob.password.clone()])
         .arg(&out)
         .args(["--source", "127.0.0.2"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("You must use APOP authentication"),
@@ -382,8 +380,7 @@ fn systemd_socket_activation_with_the_packaged_units() {
                 &dir.join("popper@.service").display().to_string(),
             ],
         )
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     let err = String::from_utf8_lossy(&v.stderr);
     assert!(!err.contains("popper"), "systemd-analyze verify: {err}");
 }
@@ -427,7 +424,7 @@ fn without_a_socket_the_peer_comes_from_tcpremoteip() {
         .unwrap();
     use std::io::Write;
     c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = popper_e2e::sandbox::wait_output(c, Duration::from_secs(60));
+    let out = popper_e2e::wait::wait_output(c, Duration::from_secs(60));
     assert!(String::from_utf8_lossy(&out.stdout).contains("+OK pt_bob has 1 message"));
     logged_from(&sb, "192.0.2.7");
 }
@@ -447,6 +444,22 @@ fn a_socket_peer_wins_over_tcpremoteip() {
     assert!(!sb.syslog().contains("192.0.2.99"));
 }
 
+/// Waits until the syslog has `n` login lines.
+fn logins(sb: &Sandbox, n: usize) {
+    wait_for(
+        &format!("{n} login lines in the syslog"),
+        Duration::from_secs(10),
+        || {
+            let log = sb.syslog();
+            if log.matches("POP login by user").count() >= n {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    );
+}
+
 #[test]
 fn reverse_lookup_when_asked_and_never_with_dash_r() {
     let bob = user("pt_bob");
@@ -459,11 +472,7 @@ fn reverse_lookup_when_asked_and_never_with_dash_r() {
     let mut p = Pop::connect(port);
     p.login(&bob);
     p.cmd("QUIT");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sb.syslog().contains("POP login by user") {
-        assert!(Instant::now() < deadline, "{}", sb.syslog());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    logins(&sb, 1);
     assert!(
         sb.syslog()
             .contains("POP login by user \"pt_bob\" at localhost (127.0.0.1)"),
@@ -473,11 +482,7 @@ fn reverse_lookup_when_asked_and_never_with_dash_r() {
     let mut p = Pop::connect(port_r);
     p.login(&bob);
     p.cmd("QUIT");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sb.syslog().matches("POP login by user").count() < 2 {
-        assert!(Instant::now() < deadline, "{}", sb.syslog());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    logins(&sb, 2);
     let second = sb
         .syslog()
         .lines()

@@ -41,7 +41,7 @@ fn build_env(flags: &[&str], target: &str, env: &[(&str, &str)]) -> PathBuf {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    crate::run(&mut cmd);
+    crate::run_within(&mut cmd, crate::wait::BUILD);
     target_dir.join("debug")
 }
 

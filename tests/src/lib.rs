@@ -8,7 +8,8 @@
 //!   over a system path), runs inetd or a piped popper inside it;
 //! * [`pop`] is a small raw POP3 client for exact transcripts;
 //! * [`mail`] makes test mailboxes and says what RETR must send for them
-//!   (an independent statement of the wire rules, not popper's code).
+//!   (an independent statement of the wire rules, not popper's code);
+//! * [`wait`] is every wait: on a condition or a process, with a limit.
 //!
 //! The harness needs root (namespaces, users, setuid). It never skips:
 //! without root every test fails with a message saying so.
@@ -20,6 +21,7 @@ pub mod net;
 pub mod pop;
 pub mod sandbox;
 pub mod users;
+pub mod wait;
 
 /// Panics unless the tests run as root.
 pub fn require_root() {
@@ -32,11 +34,19 @@ pub fn require_root() {
     );
 }
 
-/// Runs a command, panicking with its output if it fails.
+/// Runs a command, panicking with its output if it fails or runs longer
+/// than [`wait::LIMIT`].
 pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    run_within(cmd, wait::LIMIT)
+}
+
+/// [`run`] with another limit ([`wait::BUILD`] for builds).
+pub fn run_within(
+    cmd: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use wait::OutputWithin;
+    let out = cmd.output_within(limit);
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::users::{TestUser, mail_gid};
+use crate::wait::{LIMIT, OutputWithin, wait_for, wait_output};
 
 /// A private set of files bound over system paths, and the processes
 /// using them.
@@ -93,21 +94,23 @@ impl Sandbox {
     /// The pid of the popper that logged `user` in (from the trace file).
     pub fn session_pid(&self, user: &str) -> i32 {
         let want = format!("POP login by user \"{user}\"");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(l) = self.trace().lines().rev().find(|l| l.contains(&want)) {
-                let pid = l
+        wait_for(
+            &format!("the login of {user} in the trace"),
+            Duration::from_secs(10),
+            || {
+                let trace = self.trace();
+                let line = trace
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains(&want))
+                    .ok_or(trace.clone())?;
+                let pid = line
                     .split("popper[")
                     .nth(1)
-                    .unwrap()
-                    .split(']')
-                    .next()
-                    .unwrap();
-                return pid.parse().unwrap();
-            }
-            assert!(Instant::now() < deadline, "no login in {}", self.trace());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                    .and_then(|r| r.split(']').next());
+                pid.and_then(|p| p.parse().ok()).ok_or(trace)
+            },
+        )
     }
 
     /// Gives the namespace a private `/etc`: an overlay whose lower layer
@@ -192,7 +195,9 @@ impl Sandbox {
                 "for n in null zero urandom random tty; do touch \"$d/$n\"; mount --bind /dev/$n \"$d/$n\"; done\n",
                 "mount --rbind \"$d\" /dev\n",
                 "/usr/bin/python3 -c \"$SB_RECEIVER\" \"$SB_DIR/syslog.txt\" \"$SB_DIR/syslog.ready.$$\" </dev/null >/dev/null 2>&1 &\n",
-                "while [ ! -e \"$SB_DIR/syslog.ready.$$\" ]; do sleep 0.02; done\n",
+                "i=0; while [ ! -e \"$SB_DIR/syslog.ready.$$\" ]; do\n",
+                "  i=$((i + 1)); [ $i -le 500 ] || { echo 'the syslog receiver did not start in 10 s' >&2; exit 1; }; sleep 0.02\n",
+                "done\n",
             ));
         }
         script.push_str("exec \"$@\"\n");
@@ -245,8 +250,7 @@ impl Sandbox {
     pub fn sh(&self, script: &str) -> String {
         let out = self
             .command(Path::new("/bin/sh"), &["-c", script])
-            .output()
-            .unwrap();
+            .output_within(LIMIT);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -297,27 +301,24 @@ impl Sandbox {
                 log.lock().unwrap().push('\n');
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
         let want = format!(":{port} ");
-        loop {
-            if seen
-                .lock()
-                .unwrap()
-                .lines()
-                .any(|l| l.starts_with("ADD") && l.contains(&want))
-            {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("inetd exited ({status}): {}", seen.lock().unwrap());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "inetd did not start: {}",
-                seen.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(
+            &format!("inetd to serve port {port}"),
+            Duration::from_secs(20),
+            || {
+                let seen = seen.lock().unwrap().clone();
+                if seen
+                    .lines()
+                    .any(|l| l.starts_with("ADD") && l.contains(&want))
+                {
+                    return Ok(());
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("inetd exited ({status}): {seen}");
+                }
+                Err(seen)
+            },
+        );
         self.servers.push(child);
     }
 
@@ -406,35 +407,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Waits for `child`, killing its process group after `limit`.
-pub fn wait_output(child: Child, limit: Duration) -> Output {
-    let pid = child.id() as i32;
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    let killer = std::thread::spawn(move || {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if flag.load(Ordering::SeqCst) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: kill has no memory-safety preconditions.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-            libc::kill(pid, libc::SIGKILL);
-        }
-        true
-    });
-    let out = child.wait_with_output().unwrap();
-    done.store(true, Ordering::SeqCst);
-    let killed = killer.join().unwrap_or(false);
-    assert!(
-        !killed,
-        "process {pid} ran longer than {limit:?} and was killed"
-    );
-    out
 }

@@ -1,11 +1,15 @@
 //! Test accounts: real entries in passwd and shadow, made (or repaired)
 //! once per test run with `useradd` and `chpasswd`, so their passwords are
-//! hashed the way Debian hashes them (yescrypt).
+//! hashed the way Debian hashes them (yescrypt). They are kept after the
+//! run (the next one reuses them); all are named `pt_*`, as the README
+//! says, so they are easy to find and remove.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
+
+use crate::wait::{LIMIT, OutputWithin};
 
 /// A test account.
 #[derive(Debug, Clone)]
@@ -29,6 +33,12 @@ static MADE: Mutex<Option<HashMap<String, TestUser>>> = Mutex::new(None);
 /// BLOCK_UID tests); `None` lets useradd pick one above 1000.
 pub fn user_with_uid(name: &str, uid: Option<u32>) -> TestUser {
     crate::require_root();
+    // The README tells administrators the tests leave accounts named
+    // pt_* behind (and how to remove them): no other name may be made.
+    assert!(
+        name.starts_with("pt_"),
+        "test account {name:?}: every test account is named pt_* (README)"
+    );
     let mut made = MADE.lock().unwrap();
     let map = made.get_or_insert_with(HashMap::new);
     if let Some(u) = map.get(name) {
@@ -55,7 +65,8 @@ pub fn user_with_uid(name: &str, uid: Option<u32>) -> TestUser {
         .unwrap()
         .write_all(format!("{name}:{password}\n").as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success(), "chpasswd {name}");
+    let out = crate::wait::wait_output(child, crate::wait::LIMIT);
+    assert!(out.status.success(), "chpasswd {name}: {}", out.status);
     let (uid, gid, home) = lookup(name).expect("user just made");
     let u = TestUser {
         name: name.to_string(),
@@ -76,8 +87,7 @@ pub fn user(name: &str) -> TestUser {
 fn lookup(name: &str) -> Option<(u32, u32, String)> {
     let out = Command::new("getent")
         .args(["passwd", name])
-        .output()
-        .ok()?;
+        .output_within(LIMIT);
     if !out.status.success() {
         return None;
     }
@@ -107,8 +117,7 @@ pub fn mail_gid() -> u32 {
 pub fn pop() -> (u32, u32) {
     let out = Command::new("getent")
         .args(["passwd", "pop"])
-        .output()
-        .unwrap();
+        .output_within(LIMIT);
     assert!(
         out.status.success(),
         "there is no `pop` user: scripts/setup.sh test makes it (adduser --system --group pop)"

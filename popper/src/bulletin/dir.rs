@@ -32,6 +32,26 @@ pub fn number_of(name: &[u8]) -> Option<Option<u64>> {
     }))
 }
 
+/// The log line for a bulletin directory that cannot be listed:
+/// qpopper's words, which administrators grep for, then the reason in
+/// words and its errno (2.53 gave only the number: "(2)").
+pub fn open_error(dir: &Path, e: &io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(n) => format!("{}, errno {n}", nix::errno::Errno::from_raw(n).desc()),
+        None => e.to_string(),
+    };
+    format!(
+        "Unable to open bulletin directory '{}'. ({why})",
+        dir.display()
+    )
+}
+
+/// Why `dir` cannot be listed now, if it cannot: for `popper -V`, which
+/// runs as root (a login reads it as the user, who may still be refused).
+pub fn unreadable(dir: &Path) -> Option<String> {
+    std::fs::read_dir(dir).err().map(|e| open_error(dir, &e))
+}
+
 /// The bulletins in `dir`, by number (then name). Names that cannot be a
 /// number are reported in the second list, for the log.
 pub fn list(dir: &Path) -> io::Result<(Vec<Bulletin>, Vec<String>)> {
@@ -92,5 +112,17 @@ mod tests {
         assert!(odd.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(list(&dir).is_err());
+    }
+
+    #[test]
+    fn a_missing_directory_is_said_in_words() {
+        let dir = Path::new("/nonexistent-bulls");
+        assert_eq!(
+            unreadable(dir).as_deref(),
+            Some(
+                "Unable to open bulletin directory '/nonexistent-bulls'. (No such file or directory, errno 2)"
+            )
+        );
+        assert_eq!(unreadable(Path::new("/")), None);
     }
 }

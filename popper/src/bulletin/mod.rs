@@ -67,12 +67,9 @@ impl LoginMail for BulletinSource {
         let (list, odd) = match dir::list(&self.dir) {
             Ok(l) => l,
             Err(e) => {
-                // COMPAT qpopper 2.53: its wording; the login goes on.
-                notes.push(format!(
-                    "Unable to open bulletin directory '{}'. ({})",
-                    self.dir.display(),
-                    e.raw_os_error().unwrap_or(0)
-                ));
+                // COMPAT qpopper 2.53: its wording (with the reason in
+                // words added); the login goes on.
+                notes.push(dir::open_error(&self.dir, &e));
                 return None;
             }
         };
