@@ -267,13 +267,15 @@ fn a_session_authenticated_before_it_began_starts_in_transaction() {
     );
     assert_eq!(t.end, Some(SessionEnd::Quit));
     // A chain that proves nothing ends the session at once.
-    let t = run(b"STAT\r\n", drop, &cfg, &|_| Err(AuthError::RootDenied));
-    assert!(
-        t.text()
-            .starts_with("-ERR [AUTH] User alice login denied.\r\n"),
-        "{}",
-        t.text()
+    let t = run(b"STAT\r\nUSER alice\r\n", drop, &cfg, &|_| {
+        Err(AuthError::RootDenied)
+    });
+    assert_eq!(
+        t.text(),
+        "-ERR [AUTH] User alice login denied.\r\n+OK Pop server at sim.example signing off.\r\n",
+        "no second chance: the first link owns AUTHORIZATION"
     );
+    assert_eq!(t.end, Some(SessionEnd::ServerFault));
 }
 
 #[test]

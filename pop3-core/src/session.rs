@@ -410,6 +410,13 @@ impl Session {
                     apop,
                 }))
             }
+            // Authenticated before popper started: there is no
+            // AUTHORIZATION state to go back to (the first link of the
+            // chain owns it), so a refused proof ends the session.
+            Err(AuthFailure::Denied(e)) if matches!(self.cfg.start, Start::Authenticated(_)) => {
+                let e = ErrReply::Auth(e, self.name.clone());
+                self.end(Some(e), SessionEnd::ServerFault)
+            }
             Err(AuthFailure::Denied(e)) => {
                 self.auth_failures = self.auth_failures.saturating_add(1);
                 let limit = self.cfg.max_auth_failures;

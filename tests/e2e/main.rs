@@ -18,6 +18,7 @@ mod locks;
 mod mailbox;
 mod policy;
 mod popauth;
+mod qmail;
 mod review;
 mod session;
 mod spawn;

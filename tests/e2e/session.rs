@@ -73,6 +73,12 @@ fn greeting_login_and_sign_off_under_inetd() {
             Err(format!("session lock there: {}\n{log}", lock.exists()))
         }
     });
+    // One message is "1 message" in the login line (regression: "1 messages").
+    let log = sb.trace();
+    assert!(
+        log.contains("(1 message, ") && !log.contains("(1 messages"),
+        "{log}"
+    );
     let log = sb.trace();
     assert!(
         log.contains("Servicing request from \"127.0.0.1\""),
@@ -225,7 +231,15 @@ fn flags_version_usage_and_help() {
     }
     let h = Command::new(&popper).arg("--help").output_within(LIMIT);
     assert!(h.status.success());
-    assert!(String::from_utf8(h.stdout).unwrap().contains("-T SECONDS"));
+    let help = String::from_utf8(h.stdout).unwrap();
+    assert!(help.contains("-T SECONDS"));
+    // Every flag line is indented alike, the first too (regression).
+    let flags: Vec<&str> = help
+        .lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .collect();
+    assert!(flags.len() >= 8, "{help}");
+    assert!(flags.iter().all(|l| l.starts_with("  -")), "{help}");
     let dir = std::env::temp_dir().join(format!("popper-badconf-{}", std::process::id()));
     std::fs::write(&dir, "set timeout = 5\nset nosuch = 1\n").unwrap();
     let o = Command::new(&popper)

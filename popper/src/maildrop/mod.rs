@@ -18,3 +18,12 @@ pub mod maildir;
 pub mod mbox;
 
 pub use pop3_core::maildrop::{CommitStats, Maildrop, Note, Open, Output, SendError};
+
+/// "1 message", "2 messages": for the log lines that count mail.
+pub fn messages(n: usize) -> String {
+    if n == 1 {
+        "1 message".to_string()
+    } else {
+        format!("{n} messages")
+    }
+}

@@ -31,6 +31,21 @@ use crate::maildrop::{Maildrop, Note, Output};
 use crate::peer::Peer;
 
 /// The exit status for each way a session ends (see popper(8)).
+///
+/// COMPAT qmail-pop3d: as the last link of a chain (`--pop3d`) every
+/// session exits 0, as qmail-pop3d's did — even one whose mailbox could not
+/// be opened (it has told the client so): the first link reads any other
+/// status as a failed login and answers the client again. Only a chain
+/// that did not make popper the user (`denied`) exits 1.
+pub fn chain_exit_status(denied: bool) -> ExitCode {
+    if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The exit status for each way a session ends (see popper(8)).
 pub fn exit_status(end: SessionEnd) -> ExitCode {
     ExitCode::from(match end {
         SessionEnd::Quit | SessionEnd::HandedOver => 0,
@@ -61,16 +76,19 @@ struct ServeHost<'a> {
     conn: Conn<'a>,
     /// Who logged in, once someone has.
     user: Option<String>,
+    /// The last login was refused (not: its mailbox failed).
+    denied: bool,
 }
 
-/// Serves one client on `input`/`output` until the session ends.
+/// Serves one client on `input`/`output` until the session ends; returns
+/// how, and whether a login was refused last.
 pub fn run(
     cfg: &Config,
     log: &Log,
     peer: &mut Peer,
     input: BorrowedFd<'_>,
     output: BorrowedFd<'_>,
-) -> SessionEnd {
+) -> (SessionEnd, bool) {
     let timeout = (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout));
     if peer.is_socket {
         conn::set_no_delay(output);
@@ -124,6 +142,7 @@ pub fn run(
         host,
         conn: Conn::new(input, output, timeout),
         user: None,
+        denied: false,
     };
     let end = drive(&mut h, session).end;
     let who = h.user.as_deref().unwrap_or("(none)");
@@ -131,7 +150,7 @@ pub fn run(
         "(v{VERSION}) Ending request from \"{who}\" at {}: {end:?}",
         h.peer.describe()
     ));
-    end
+    (end, h.denied)
 }
 
 impl Output for ServeHost<'_> {
@@ -183,7 +202,9 @@ impl Host for ServeHost<'_> {
                 self.cfg, self.log, self.peer, program, ts, req,
             ));
         }
-        let u = login::login(self.cfg, self.log, self.peer, &self.host, ts, req)?;
+        let u = login::login(self.cfg, self.log, self.peer, &self.host, ts, req);
+        self.denied = matches!(u, Err(AuthFailure::Denied(_)));
+        let u = u?;
         if self.cfg.reverse_lookup {
             self.peer.resolve();
         }
@@ -222,10 +243,10 @@ impl Host for ServeHost<'_> {
                 // goes back to the kernel rather than staying in the
                 // session's RSS (make bench, row e).
                 crate::sys::trim_heap();
-                let plural = if count == 1 { "" } else { "s" };
                 log.notice(&format!(
-                    "POP login by user \"{who}\" at {} ({count} message{plural}, {octets} octets)",
-                    self.peer.describe()
+                    "POP login by user \"{who}\" at {} ({}, {octets} octets)",
+                    self.peer.describe(),
+                    crate::maildrop::messages(count)
                 ));
             }
             Event::SendFailed { msg, error } => {
@@ -338,6 +359,9 @@ pub fn serve_stdio(cfg: &Config) -> ExitCode {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     use std::os::fd::AsFd;
-    let end = run(cfg, &log, &mut peer, stdin.as_fd(), stdout.as_fd());
-    exit_status(end)
+    let (end, denied) = run(cfg, &log, &mut peer, stdin.as_fd(), stdout.as_fd());
+    match cfg.mode {
+        Mode::Pop3d { .. } => chain_exit_status(denied),
+        _ => exit_status(end),
+    }
 }

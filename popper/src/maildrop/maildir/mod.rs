@@ -149,8 +149,8 @@ impl MaildirDrop {
             .collect();
         make_unique(entries.iter_mut().map(|e| &mut e.uid));
         let mut detail = vec![format!(
-            "{} messages, {} sizes from the size cache, {} counted",
-            entries.len(),
+            "{}, {} sizes from the size cache, {} counted",
+            super::messages(entries.len()),
             sized.cached,
             sized.counted
         )];

@@ -180,8 +180,8 @@ impl MboxDrop {
         };
         let (scan, scan_from_index) = scan;
         let detail = vec![format!(
-            "{} messages, {}",
-            scan.msgs.len(),
+            "{}, {}",
+            super::messages(scan.msgs.len()),
             if scan_from_index {
                 "the scan taken from the index"
             } else {
