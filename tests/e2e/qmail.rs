@@ -910,3 +910,60 @@ fn enospc_at_every_mutating_call_of_a_maildir_session_loses_nothing() {
     assert!(points > 10, "only {points} fault points");
     eprintln!("Maildir ENOSPC: {points} fault points, nothing lost");
 }
+
+#[test]
+fn a_bulletin_arrives_in_a_maildir_once_as_a_new_message() {
+    let mut site = Site::new("qmail-bulletin");
+    site.whole_chain();
+    let bulls = site.sb.dir.join("bulls");
+    std::fs::create_dir(&bulls).unwrap();
+    std::fs::write(
+        bulls.join("1.downtime"),
+        format!(
+            "From root {}\nTo: everyone\nSubject: downtime\n\nThe server stops at noon.\n",
+            popper_e2e::mail::DATE
+        ),
+    )
+    .unwrap();
+    site.sb.set(&format!("set bulldir = {}", bulls.display()));
+    let port = site.serve(&[]);
+    let mut p = Pop::connect(port);
+    assert!(
+        p.login(&site.client()).contains(" has 5 messages"),
+        "four and the bulletin"
+    );
+    let (head, body) = p.multi("RETR 5");
+    assert!(head.starts_with("+OK"));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert!(
+        text.contains("Subject: downtime\r\n") && text.contains("To: pt_qmail@"),
+        "{text}"
+    );
+    assert!(
+        !text.starts_with("From "),
+        "no mbox envelope in a Maildir message"
+    );
+    assert!(p.cmd("QUIT").contains("signing off"));
+    // Written in tmp/, renamed into new/, read: now in cur/ with S; not again.
+    let bulletin: Vec<String> = site
+        .files()
+        .into_iter()
+        .filter(|f| f.contains("bulletin"))
+        .collect();
+    assert_eq!(bulletin.len(), 1, "{:?}", site.files());
+    assert!(
+        bulletin[0].starts_with("cur/") && bulletin[0].ends_with(":2,S"),
+        "{bulletin:?}"
+    );
+    let mut p = Pop::connect(port);
+    assert!(
+        p.login(&site.client()).contains(" has 5 messages"),
+        "delivered once"
+    );
+    assert!(p.cmd("QUIT").contains("signing off"));
+    assert_eq!(
+        std::fs::read_to_string(site.sb.dir.join(format!("home-{}/.popbull", site.u.name)))
+            .unwrap(),
+        "1\n"
+    );
+}
