@@ -16,6 +16,8 @@ pub mod error;
 pub mod login_mail;
 pub mod maildir;
 pub mod mbox;
+pub mod own_file;
+pub mod session_lock;
 
 pub use pop3_core::maildrop::{CommitStats, Maildrop, Note, Open, Output, SendError};
 
@@ -26,4 +28,11 @@ pub fn messages(n: usize) -> String {
     } else {
         format!("{n} messages")
     }
+}
+
+/// A backend's log lines, taken: its detail (for `-d`) first, then its
+/// notices.
+pub fn drain_notes(detail: &mut Vec<String>, notices: &mut Vec<String>) -> Vec<Note> {
+    let detail = detail.drain(..).map(Note::Debug);
+    detail.chain(notices.drain(..).map(Note::Notice)).collect()
 }

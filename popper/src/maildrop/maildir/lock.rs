@@ -13,11 +13,11 @@
 //! DEVIATION: qmail-pop3d takes no lock; two sessions could each delete
 //! and rename the same files (harmless there: each step is atomic).
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::maildrop::error::{MaildropError, fs_error};
+use crate::maildrop::session_lock::Unsafe;
 use crate::privilege::Dropped;
 
 /// The lock file's name in the Maildir's root.
@@ -38,65 +38,20 @@ impl SessionLock {
     pub fn acquire(root: &Path, owner: &Dropped) -> Result<SessionLock, MaildropError> {
         let path = root.join(NAME);
         let shown = path.display().to_string();
-        let refuse = |why: &str| MaildropError::UnsafeFile {
+        let refuse = |why: Unsafe| MaildropError::UnsafeFile {
             path: shown.clone(),
-            why: why.into(),
+            why: match why {
+                Unsafe::Link => "it is a symbolic link",
+                Unsafe::NotRegular => "it is not a regular file",
+                Unsafe::NotOwned => "it is not owned by the user",
+                Unsafe::Accessible => "it is accessible by others",
+                Unsafe::Links => "it has more than one link",
+            }
+            .into(),
         };
-        // A file the session that held it removed just before we locked
-        // it is tried again (mbox: "Maildrop being unlocked").
-        for _ in 0..5 {
-            let file = match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(
-                    libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
-                )
-                .open(&path)
-            {
-                Ok(f) => f,
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                    return Err(refuse("it is a symbolic link"));
-                }
-                Err(e) => return Err(fs_error("open", &path, &e)),
-            };
-            let md = file.metadata().map_err(|e| fs_error("stat", &path, &e))?;
-            if !md.file_type().is_file() {
-                return Err(refuse("it is not a regular file"));
-            }
-            if md.uid() != owner.uid() {
-                return Err(refuse("it is not owned by the user"));
-            }
-            if md.mode() & 0o077 != 0 {
-                return Err(refuse("it is accessible by others"));
-            }
-            // Unlinked by the session that held it, after our open.
-            if md.nlink() == 0 {
-                continue;
-            }
-            if md.nlink() != 1 {
-                return Err(refuse("it has more than one link"));
-            }
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(MaildropError::LockBusy {
-                        path: shown,
-                        errno: libc::EWOULDBLOCK,
-                    });
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(fs_error("flock", &path, &e)),
-            }
-            // Still the file at that path?
-            match std::fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == md.ino() && now.dev() == md.dev() => {
-                    return Ok(SessionLock { _file: file, path });
-                }
-                _ => continue,
-            }
-        }
-        Err(MaildropError::Unlocking)
+        let open_error = |e: std::io::Error| fs_error("open", &path, &e);
+        let file = crate::maildrop::session_lock::lock(&path, owner, &refuse, &open_error)?;
+        Ok(SessionLock { _file: file, path })
     }
 
     /// Its path.
@@ -119,6 +74,7 @@ mod tests {
     use super::*;
     use crate::maildrop::maildir::fixture::TempDir;
     use pop3_core::reply::{ErrReply, Reply};
+    use std::os::unix::fs::MetadataExt;
 
     fn text(e: MaildropError) -> String {
         String::from_utf8(Reply::Err(ErrReply::Storage(e.into())).to_bytes()).unwrap()

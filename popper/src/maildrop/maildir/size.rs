@@ -24,14 +24,15 @@
 //! fsynced.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use md5::{Digest, Md5};
 
 use crate::limits::MAX_SIZE_CACHE;
+use crate::maildrop::own_file;
 use crate::privilege::Dropped;
 
 /// The cache's file name in the Maildir's root.
@@ -197,45 +198,14 @@ pub fn decode(bytes: &[u8]) -> Option<Cache> {
 /// not reached through a symbolic link, not larger than
 /// [`MAX_SIZE_CACHE`], and well formed. `None` means: count every size.
 pub fn load(path: &Path, owner: &Dropped) -> Option<Cache> {
-    let f = super::ops::open_read(path).ok()?;
-    let md = f.metadata().ok()?;
-    if !(md.file_type().is_file()
-        && md.uid() == owner.uid()
-        && md.nlink() == 1
-        && md.size() <= MAX_SIZE_CACHE)
-    {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(md.size() as usize);
-    f.take(MAX_SIZE_CACHE).read_to_end(&mut bytes).ok()?;
-    decode(&bytes)
+    decode(&own_file::read(path, owner, MAX_SIZE_CACHE)?)
 }
 
-/// Writes `bytes` as the cache at `path`: to `path.new` (made afresh,
-/// 0600, not through a link), then renamed over `path` — which replaces a
-/// symbolic link or a foreign file there, never what it points to.
+/// Writes `bytes` as the cache at `path`, replacing it whole
+/// (`own_file.rs`): a symbolic link or a foreign file there is replaced,
+/// never followed.
 pub fn store(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(".new");
-    let tmp = std::path::PathBuf::from(tmp);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(&tmp)?;
-    let written = f.write_all(bytes);
-    drop(f);
-    let written = written.and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    own_file::replace(path, bytes)
 }
 
 /// Lower-case hex.
@@ -254,6 +224,7 @@ mod tests {
     use super::*;
     use crate::maildrop::maildir::fixture::TempDir;
     use pop3_core::wire::measure;
+    use std::os::unix::fs::MetadataExt;
 
     const MESSAGES: &[&[u8]] = &[
         b"",

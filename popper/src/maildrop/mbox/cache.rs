@@ -23,15 +23,16 @@
 //! rename, while the session lock is held; a crash leaves either the old
 //! index, the new one, or a stray `.new` that the next write replaces.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::journal_header::fnv;
 use super::scan::MsgMeta;
 use super::scan::{Format, LINE_PREFIX, MboxMsg, Scan, sep_hash};
+use crate::maildrop::own_file;
 use crate::privilege::Dropped;
 use pop3_core::index::Uid;
 
@@ -260,26 +261,11 @@ pub fn partitions(scan: &Scan) -> bool {
     at == scan.len
 }
 
-/// Opens the index for reading: a regular file of the user's with one
-/// link, never through a symbolic link, never blocking on a FIFO.
-fn open_own(path: &Path, uid: u32) -> Option<File> {
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let m = f.metadata().ok()?;
-    (m.file_type().is_file() && m.uid() == uid && m.nlink() == 1 && m.size() <= MAX_FILE)
-        .then_some(f)
-}
-
 /// The scan of `spool` (whose `fstat` is `stamp`) from its index, if there
 /// is a valid one. Besides [`decode`]'s checks, the first and last
 /// messages' separator lines are read back and must hash as recorded.
 pub fn load(path: &Path, owner: &Dropped, spool: &File, stamp: &Stamp) -> Option<Scan> {
-    let mut f = open_own(path, owner.uid())?;
-    let mut bytes = Vec::new();
-    Read::take(&mut f, MAX_FILE).read_to_end(&mut bytes).ok()?;
+    let bytes = own_file::read(path, owner, MAX_FILE)?;
     let scan = decode(&bytes, stamp)?;
     drop(bytes);
     let ends = [scan.msgs.first(), scan.msgs.last()];
@@ -320,25 +306,7 @@ pub fn store(path: &Path, scan: &Scan, stamp: &Stamp, now: SystemTime) -> io::Re
     if !stamp.settled(now) {
         return Ok(false);
     }
-    let tmp = super::lock::with_suffix(path, ".new");
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(&tmp)?;
-    let written = f.write_all(&encode(scan, stamp));
-    drop(f);
-    let written = written.and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    own_file::replace(path, &encode(scan, stamp))?;
     Ok(true)
 }
 

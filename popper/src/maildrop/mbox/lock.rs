@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::maildrop::error::MaildropError;
 use crate::maildrop::error::fs_error as io_err;
+use crate::maildrop::session_lock::Unsafe;
 use crate::privilege::Dropped;
 
 /// Ownership of the session lock file.
@@ -45,74 +46,27 @@ impl SessionLock {
         user: &str,
         owner: &Dropped,
     ) -> Result<SessionLock, MaildropError> {
-        let uid = owner.uid();
         let path = spool_dir.join(format!(".{user}.pop"));
         let shown = path.display().to_string();
-        // A file deleted by the session that held it just before we locked
-        // it is retried (qpopper: "Maildrop being unlocked; try again").
-        for _ in 0..5 {
-            let file = match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(
-                    libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
-                )
-                .open(&path)
-            {
-                Ok(f) => f,
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                    return Err(MaildropError::TempNotRegular { path: shown });
-                }
-                Err(e) => {
-                    return Err(MaildropError::TempOpen {
-                        path: shown,
-                        errno: e.raw_os_error().unwrap_or(0),
-                    });
-                }
-            };
-            let md = file.metadata().map_err(|e| io_err("stat", &path, &e))?;
-            if !md.file_type().is_file() {
-                return Err(MaildropError::TempNotRegular { path: shown });
-            }
-            if md.uid() != uid {
-                return Err(MaildropError::TempNotOwned {
-                    user: user.to_string(),
-                });
-            }
-            if md.mode() & 0o077 != 0 {
-                return Err(MaildropError::TempAccessible { path: shown });
-            }
-            // No link at all: the session that held the file unlinked it as
-            // it ended, between our open and this check; try the path again
-            // (a regression found by the concurrent-delivery test).
-            if md.nlink() == 0 {
-                continue;
-            }
-            if md.nlink() != 1 {
-                return Err(MaildropError::TempLinks);
-            }
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(MaildropError::LockBusy {
-                        path: shown,
-                        errno: libc::EWOULDBLOCK,
-                    });
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("flock", &path, &e)),
-            }
-            // Still the file at that path? (It may have been unlinked by the
-            // session that just ended.)
-            match std::fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == md.ino() && now.dev() == md.dev() => {
-                    return Ok(SessionLock { file, path });
-                }
-                _ => continue,
-            }
-        }
-        Err(MaildropError::Unlocking)
+        // COMPAT qpopper 2.53: its texts for a temporary drop it refused.
+        let refuse = |why: Unsafe| match why {
+            Unsafe::Link | Unsafe::NotRegular => MaildropError::TempNotRegular {
+                path: shown.clone(),
+            },
+            Unsafe::NotOwned => MaildropError::TempNotOwned {
+                user: user.to_string(),
+            },
+            Unsafe::Accessible => MaildropError::TempAccessible {
+                path: shown.clone(),
+            },
+            Unsafe::Links => MaildropError::TempLinks,
+        };
+        let open_error = |e: io::Error| MaildropError::TempOpen {
+            path: shown.clone(),
+            errno: e.raw_os_error().unwrap_or(0),
+        };
+        let file = crate::maildrop::session_lock::lock(&path, owner, &refuse, &open_error)?;
+        Ok(SessionLock { file, path })
     }
 
     /// The lock file. It is empty, except when a qpopper that died left

@@ -382,10 +382,7 @@ impl Maildrop for MboxDrop {
     }
 
     fn take_notes(&mut self) -> Vec<Note> {
-        let detail = self.detail.drain(..).map(Note::Debug);
-        detail
-            .chain(self.notes.drain(..).map(Note::Notice))
-            .collect()
+        crate::maildrop::drain_notes(&mut self.detail, &mut self.notes)
     }
 }
 
