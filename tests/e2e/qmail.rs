@@ -967,3 +967,68 @@ fn a_bulletin_arrives_in_a_maildir_once_as_a_new_message() {
         "1\n"
     );
 }
+
+#[test]
+fn the_packaged_run_scripts_and_qmail_conf() {
+    let packaging = popper_e2e::bins::root().join("packaging/tcpserver");
+    // The two single-link scripts name programs Debian 12 does not ship
+    // (qmail-popup, qmail-pop3d, relay-ctrl): checked as shell and for
+    // the chain they build.
+    for (name, want) in [
+        (
+            "run.qmail-popup",
+            "/usr/local/lib/popper -s --popup \"$(cat /var/qmail/control/me)\" \\\n  /usr/bin/selectcheckpw relay-ctrl-allow /var/qmail/bin/qmail-pop3d Maildir",
+        ),
+        (
+            "run.qmail-pop3d",
+            "/usr/bin/selectcheckpw relay-ctrl-allow /usr/local/lib/popper --pop3d Maildir",
+        ),
+    ] {
+        let text = std::fs::read_to_string(packaging.join(name)).unwrap();
+        assert!(text.contains(want), "{name}:\n{text}");
+        popper_e2e::run(Command::new("sh").arg("-n").arg(packaging.join(name)));
+    }
+    // The whole-chain script runs as shipped (only the address changed),
+    // with qmail.conf installed where it says.
+    let mut site = Site::new("qmail-packaged");
+    site.sb.overlay_etc();
+    std::fs::create_dir_all(site.sb.etc("popper")).unwrap();
+    let conf = std::fs::read_to_string(packaging.join("qmail.conf"))
+        .unwrap()
+        .replace("/var/spool/relay-ctrl/allow", site.relay.to_str().unwrap());
+    std::fs::write(
+        site.sb.etc("popper/qmail.conf"),
+        conf + "set auth-fail-delay = 0.1\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let run = std::fs::read_to_string(packaging.join("run.qmail-whole"))
+        .unwrap()
+        .replace(" 0 110 ", &format!(" 127.0.0.1 {port} "));
+    assert!(run.contains("-f /etc/popper/qmail.conf"), "{run}");
+    let script = site.sb.dir.join("run");
+    popper_e2e::write_executable(&script, run, 0o755);
+    {
+        use std::os::unix::process::CommandExt;
+        let c = site
+            .sb
+            .command(&script, &[] as &[String])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        site.servers.push(c);
+    }
+    wait_until(
+        &format!("the run script to listen on {port}"),
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    downloads_everything(&site, port, &["--apop"]);
+    assert_eq!(
+        std::fs::read(site.relay.join("127.0.0.1")).unwrap(),
+        b"USER=pt_qmail\0"
+    );
+}
