@@ -19,7 +19,10 @@ Every failure raises BenchError: the message is printed, the exit status is
 """
 
 import argparse
+import calendar
+import mmap
 import os
+import random
 import shutil
 import signal
 import socket
@@ -320,7 +323,7 @@ def download_pipelined(a, port, count):
     if done != n:
         raise BenchError(f"pipelined RETR: {done} replies for {n} commands")
     quit(p)
-    return {"mbps": got / (t2 - t1) / 1e6, "time": t2 - t1}
+    return {"mbps": got / (t2 - t1) / 1e6, "time": t2 - t1, "bytes": got}
 
 
 def refusal(a, port):
@@ -519,10 +522,15 @@ def set_spool(a, src):
 
 def start_servers(a):
     procs = []
-    a.ports = {k: free_port() for k in ("popper", "popa3d", "spawn", "cat", "echo", "dovecot")}
+    a.ports = {k: free_port() for k in ("popper", "popa3d", "spawn", "cat", "echo", "dovecot",
+                                        "popper-maildir", "dovecot-maildir")}
     conf = os.path.join(a.work, "popper.conf")
     with open(conf, "w") as f:
         f.write("# popper as deployed: defaults\n")
+    md_conf = os.path.join(a.work, "popper-maildir.conf")
+    with open(md_conf, "w") as f:
+        f.write("# popper for a qmail site: ~/Maildir, passwords from shadow, defaults otherwise\n"
+                "set maildir = Maildir\n")
     inetd_conf = os.path.join(a.work, "inetd.conf")
     with open(inetd_conf, "w") as f:
         p = a.ports
@@ -531,11 +539,12 @@ def start_servers(a):
         f.write(f"127.0.0.1:{p['spawn']} stream tcp nowait.100000 root /usr/bin/printf printf +OK\\r\\n\n")
         f.write(f"127.0.0.1:{p['cat']} stream tcp nowait.100000 root /bin/cat cat {a.large_path}\n")
         f.write(f"127.0.0.1:{p['echo']} stream tcp nowait.100000 root /bin/cat cat\n")
+        f.write(f"127.0.0.1:{p['popper-maildir']} stream tcp nowait.100000 root {a.popper} popper -f {md_conf}\n")
     log = open(os.path.join(a.work, "inetd.log"), "wb")
     inetd = subprocess.Popen(["/usr/sbin/inetd", "-d", inetd_conf], stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     procs.append(inetd)
-    for k in ("popper", "popa3d", "spawn", "cat", "echo"):
+    for k in ("popper", "popa3d", "spawn", "cat", "echo", "popper-maildir"):
         wait_port(a.ports[k], inetd, "inetd")
     dc = os.path.join(a.work, "dovecot")
     os.makedirs(os.path.join(dc, "run"), exist_ok=True)
@@ -548,6 +557,19 @@ def start_servers(a):
                                stdin=subprocess.DEVNULL, start_new_session=True)
     procs.append(dovecot)
     wait_port(a.ports["dovecot"], dovecot, "dovecot")
+    # The Maildir rows' Dovecot: a second instance of its own (own base_dir,
+    # instance name and state), the same user database, ~/Maildir.
+    dc = os.path.join(a.work, "dovecot-maildir")
+    os.makedirs(os.path.join(dc, "run"), exist_ok=True)
+    os.makedirs(os.path.join(dc, "state"), exist_ok=True)
+    dconf = os.path.join(dc, "dovecot.conf")
+    with open(dconf, "w") as f:
+        f.write(DOVECOT_MAILDIR_CONF.format(dir=dc, port=a.ports["dovecot-maildir"]))
+    dlog = open(os.path.join(dc, "stderr.log"), "wb")
+    dovecot = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=dlog, stderr=dlog,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    procs.append(dovecot)
+    wait_port(a.ports["dovecot-maildir"], dovecot, "dovecot (Maildir)")
     return procs
 
 
@@ -580,6 +602,458 @@ service pop3-login {{
   }}
 }}
 """
+
+# The same for ~/Maildir, the one Maildir popper serves too. Its UIDL is the
+# file's base name (`%f`: up to the `:`), which is what qmail-pop3d printed
+# and popper prints, so the two list the same UIDs (the bench checks it);
+# Dovecot's default (`%08Xu%08Xv`) would be its own IMAP UIDs. Its index
+# (dovecot.index*, dovecot-uidlist) is kept in the Maildir, its default.
+DOVECOT_MAILDIR_CONF = """\
+protocols = pop3
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/state
+instance_name = popper-bench-maildir
+log_path = {dir}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {{
+  driver = shadow
+}}
+userdb {{
+  driver = passwd
+}}
+mail_location = maildir:~/Maildir
+pop3_uidl_format = %f
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+# --------------------------------------------------------------------------
+# The Maildir rows (m1)-(m4): popper and Dovecot on the same ~/Maildir
+
+# The servers that read a Maildir: popa3d (Debian's build) reads only
+# /var/mail mbox spools; qmail-pop3d is not packaged in Debian 12.
+MAILDIR_SERVERS = ["popper", "dovecot"]
+MAILDIR_NO_POPA3D = "– (mbox only)"
+MAILDIR_HOST = "mail.example.com"
+# The newest messages, delivered since the last session, are in new/.
+NEW_SHARE = 0.05
+
+
+class MaildirSource:
+    """The Maildir's messages, cut from a generated mbox (the same size mix
+    as the mbox rows): each message without its `From ` envelope line and
+    the empty line that ends it in the mbox, as a delivery agent writes it
+    into a Maildir. Named as qmail names deliveries (`TIME.MnPm.host`),
+    with the envelope's time as TIME and as the file's mtime; the newest
+    NEW_SHARE are in new/, the others in cur/ with `:2,` info, nine in ten
+    of them seen (`:2,S`: downloaded before and left on the server)."""
+
+    def __init__(self, path, meta, seed):
+        with open(path, "rb") as f:
+            self.mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mm = self.mm
+        rng = random.Random(f"maildir {seed}")
+        n = meta["messages"]
+        first_new = n - max(1, round(n * NEW_SHARE))
+        self.msgs = []  # (sub, file name, start, end, mtime in ns), in delivery order
+        self.by_uid = {}  # UID (the base name) -> (start, end)
+        self.wire = {}  # UID -> the wire size, CRLF, before dot-stuffing
+        self.stuffed = {}  # UID -> the dots RETR adds
+        off = 0
+        for i, ln in enumerate(meta["lens"]):
+            eol = mm.find(b"\n", off)
+            env = mm[off:eol].decode()
+            if not env.startswith("From "):
+                raise BenchError(f"message {i + 1} of {path} has no envelope line")
+            t = calendar.timegm(time.strptime(env.split(None, 2)[2], "%a %b %d %H:%M:%S %Y"))
+            start, end = eol + 1, off + ln - 1
+            if mm[end:end + 1] != b"\n" or mm[end - 1:end] != b"\n":
+                raise BenchError(f"message {i + 1} of {path} does not end with an empty line")
+            while True:
+                usec = rng.randrange(1_000_000)
+                uid = f"{t}.M{usec}P{rng.randint(300, 32767)}.{MAILDIR_HOST}"
+                if uid not in self.by_uid:
+                    break
+            if i >= first_new:
+                sub, name = "new", uid
+            else:
+                sub, name = "cur", uid + (":2,S" if rng.random() < 0.9 else ":2,")
+            body = mm[start:end]
+            if b"\r" in body:
+                raise BenchError(f"message {i + 1} of {path} has a CR")
+            self.msgs.append((sub, name, start, end, t * 1_000_000_000 + usec * 1000))
+            self.by_uid[uid] = (start, end)
+            self.wire[uid] = len(body) + body.count(b"\n")
+            self.stuffed[uid] = body.startswith(b".") + body.count(b"\n.")
+            off += ln
+        self.count = n
+        self.octets = sum(self.wire.values())
+        self.file_bytes = sum(e - s for _, _, s, e, _ in self.msgs)
+        self.in_new = n - first_new
+
+    def expected(self, uid):
+        """What RETR sends of the message between its status line and the
+        terminator: CRLF line ends, dot-stuffed."""
+        s, e = self.by_uid[uid]
+        b = self.mm[s:e].replace(b"\n", b"\r\n")
+        if b.startswith(b"."):
+            b = b"." + b
+        return b.replace(b"\r\n.", b"\r\n..")
+
+    def write(self, root, uid, gid):
+        """A fresh Maildir at `root` (any old one removed, with every index
+        and cache in it): every message written, owned by the user, 0600,
+        dated; the directories the user's, 0700; then synced to disk, so
+        no write-back competes with the run."""
+        if os.path.lexists(root):
+            shutil.rmtree(root)
+        dirs = [root] + [os.path.join(root, d) for d in ("cur", "new", "tmp")]
+        for d in dirs:
+            os.mkdir(d, 0o700)
+        view = memoryview(self.mm)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        for sub, name, s, e, ns in self.msgs:
+            fd = os.open(os.path.join(root, sub, name), flags, 0o600)
+            try:
+                mv = view[s:e]
+                while mv:
+                    mv = mv[os.write(fd, mv):]
+                os.fchown(fd, uid, gid)
+                os.utime(fd, ns=(ns, ns))
+            finally:
+                os.close(fd)
+        for d in dirs:
+            os.chown(d, uid, gid)
+            os.chmod(d, 0o700)
+        os.sync()
+
+
+def settle_maildir(a):
+    """As settle(), for the Maildir: waits (untimed) until new/ and cur/
+    were last modified over two seconds ago. Dovecot's maildir code trusts
+    its index only for a directory whose mtime is older than its last look
+    by more than a second (else it reads the directory again at every
+    login), so each server's renames would otherwise cost the next one a
+    rescan. popper's size cache has no timestamp rule (it is checked per
+    file: inode, size, mtime)."""
+    for d in ("new", "cur"):
+        path = os.path.join(a.maildir, d)
+        while True:
+            age = time.time() - os.stat(path).st_mtime
+            if age > 2.1:
+                break
+            time.sleep(2.1 - age)
+
+
+def settle_whole_seconds(a):
+    """settle() as popper's scan index needs it: popper keeps an index only
+    of a spool whose mtime and ctime, in whole seconds, are more than two
+    seconds before the current second (cache.rs, RACY), which 2.1 s after
+    a change is not always so."""
+    while True:
+        st = os.stat(a.spool)
+        ready = int(max(st.st_mtime, st.st_ctime)) + 3
+        if time.time() >= ready:
+            return
+        time.sleep(ready - time.time() + 0.01)
+
+
+def message_files(a):
+    return [n for d in ("new", "cur") for n in os.listdir(os.path.join(a.maildir, d))
+            if not n.startswith(".")]
+
+
+def check_listing(src, s, n, octets, uidl):
+    """STAT's count and octets, and UIDL (the body of its reply) against
+    the generated Maildir: the same count, the exact CRLF sizes, and
+    every UID the file's base name. Returns the UIDs by message number."""
+    if n != src.count or octets != src.octets:
+        raise BenchError(f"{s}: STAT says {n} messages ({octets} octets), the Maildir has "
+                         f"{src.count} ({src.octets} octets as CRLF)")
+    lines = uidl.split(b"\r\n")
+    if lines[-2:] != [b".", b""]:
+        raise BenchError(f"{s}: UIDL does not end with its terminator")
+    uids = []
+    for k, line in enumerate(lines[:-2], 1):
+        num, _, uid = line.decode(errors="replace").partition(" ")
+        if num != str(k):
+            raise BenchError(f"{s}: UIDL line {k} is {line[:80]!r}")
+        uids.append(uid)
+    if len(uids) != src.count or set(uids) != set(src.wire):
+        unknown = sorted(set(uids) - set(src.wire))[:3]
+        raise BenchError(f"{s}: UIDL lists {len(uids)} UIDs ({len(set(uids))} distinct), want the "
+                         f"{src.count} base names; not base names: {unknown}")
+    return uids
+
+
+def md_check(a, s, src):
+    """(m1): login + STAT + UIDL + QUIT on the Maildir, timed from the
+    connect to the server's close; the listing checked afterwards."""
+    port = a.ports[f"{s}-maildir"]
+    t0 = time.monotonic()
+    p = login(a, port)
+    mem = Memory(port, p.local_port)
+    n, octets = stat(p)
+    _, _, body = p.multi("UIDL", keep=True)
+    quit(p)
+    t = time.monotonic() - t0
+    mem.stop()
+    check_listing(src, s, n, octets, body)
+    return {"time": t, "rss": mem.mailbox, "rss_all": mem.overall}
+
+
+def md_stat(a, s, src):
+    """An untimed session (login + STAT + QUIT) that lets the server build
+    its index or size cache."""
+    p = login(a, a.ports[f"{s}-maildir"])
+    n, octets = stat(p)
+    quit(p)
+    if n != src.count or octets != src.octets:
+        raise BenchError(f"{s}: STAT says {n} messages ({octets} octets), want {src.count} ({src.octets})")
+
+
+def md_verify(a, s, src):
+    """Untimed, once per server: UIDL and LIST against the generated
+    files, then every message by pipelined RETR, each received body
+    compared byte for byte with the file (CRLF, dot-stuffed). Returns the
+    bytes a pipelined RETR of everything receives, which every timed run
+    must receive exactly."""
+    p = login(a, a.ports[f"{s}-maildir"])
+    n, octets = stat(p)
+    _, _, uidl = p.multi("UIDL", keep=True)
+    uids = check_listing(src, s, n, octets, uidl)
+    _, _, listing = p.multi("LIST", keep=True)
+    sizes = [int(x.split()[1]) for x in listing.split(b"\r\n")[:-2]]
+    bad = [k for k, (uid, size) in enumerate(zip(uids, sizes), 1) if size != src.wire[uid]]
+    if len(sizes) != n or bad:
+        raise BenchError(f"{s}: LIST gives {len(sizes)} sizes; wrong for messages {bad[:5]}")
+    commands = b"".join(b"RETR %d\r\n" % i for i in range(1, n + 1))
+    sender = threading.Thread(target=p.s.sendall, args=(commands,), daemon=True)
+    sender.start()
+    buf = bytearray(p.pending)
+    p.pending = b""
+    got = len(buf)
+    k = 0
+    while True:
+        pos = 0
+        while k < n:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            end = buf.find(b"\r\n.\r\n", eol)
+            if end < 0:
+                break
+            if not buf.startswith(b"+OK", pos):
+                raise BenchError(f"{s}: RETR {k + 1}: {bytes(buf[pos:eol])!r}")
+            body = buf[eol + 2:end + 2]
+            if len(body) - src.stuffed[uids[k]] != sizes[k] or body != src.expected(uids[k]):
+                raise BenchError(f"{s}: RETR {k + 1} sent {len(body)} bytes that are not the file "
+                                 f"{uids[k]} ({sizes[k]} octets by LIST)")
+            pos = end + 5
+            k += 1
+        del buf[:pos]
+        if k == n:
+            break
+        chunk = p.s.recv(4 << 20)
+        if not chunk:
+            raise BenchError(f"{s}: the server closed the connection during RETR")
+        got += len(chunk)
+        buf += chunk
+    sender.join()
+    if buf:
+        raise BenchError(f"{s}: {len(buf)} bytes after the last RETR reply")
+    quit(p)
+    return got
+
+
+def md_retr_pipelined(a, s, src, want_bytes):
+    """(m2): every RETR at once (download_pipelined), its total checked
+    against md_verify's byte for byte run."""
+    r = download_pipelined(a, a.ports[f"{s}-maildir"], src.count)
+    if r["bytes"] != want_bytes:
+        raise BenchError(f"{s}: pipelined RETR received {r['bytes']} bytes, the verified run {want_bytes}")
+    return r
+
+
+def md_dele(a, s, src):
+    """(m3): login + STAT, DELE of every message (pipelined, every reply
+    read and checked), QUIT; timed from the connect to the server's close
+    after its sign-off, with the QUIT (the update: every file unlinked)
+    also on its own. Afterwards no message may be left."""
+    port = a.ports[f"{s}-maildir"]
+    t0 = time.monotonic()
+    p = login(a, port)
+    mem = Memory(port, p.local_port)
+    n, octets = stat(p)
+    if n != src.count or octets != src.octets:
+        raise BenchError(f"{s}: STAT says {n} messages ({octets} octets), want {src.count} ({src.octets})")
+    commands = b"".join(b"DELE %d\r\n" % i for i in range(1, n + 1))
+    sender = threading.Thread(target=p.s.sendall, args=(commands,), daemon=True)
+    sender.start()
+    replies = bytearray(p.pending)
+    p.pending = b""
+    lines = replies.count(b"\r\n")
+    while lines < n:
+        chunk = p.s.recv(1 << 20)
+        if not chunk:
+            raise BenchError(f"{s}: the server closed the connection during DELE")
+        lines += chunk.count(b"\r\n") + (replies[-1:] == b"\r" and chunk[:1] == b"\n")
+        replies += chunk
+    t2 = time.monotonic()
+    sender.join()
+    got = bytes(replies).split(b"\r\n")
+    if len(got) != n + 1 or got[-1] or not all(x.startswith(b"+OK") for x in got[:-1]):
+        bad = next((x for x in got[:-1] if not x.startswith(b"+OK")), got[-1])
+        raise BenchError(f"{s}: DELE: {len(got) - 1} replies for {n} commands; {bad[:80]!r}")
+    quit(p)
+    t3 = time.monotonic()
+    mem.stop()
+    left = message_files(a)
+    if left:
+        raise BenchError(f"{s}: {len(left)} messages left after DELE of all and QUIT, e.g. {left[0]}")
+    return {"time": t3 - t0, "quit": t3 - t2, "rss": mem.mailbox, "rss_all": mem.overall}
+
+
+def popper_cache(a):
+    """(inode, mtime) of popper's size cache, None if there is none."""
+    try:
+        st = os.stat(os.path.join(a.maildir, ".popper-sizes"))
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def maildir_rows(a, res, src, mbox_path):
+    """(m1)-(m4). See bench/README.md."""
+    label = a.labels["maildir"]
+    servers = MAILDIR_SERVERS
+    fresh = lambda: src.write(a.maildir, a.uid, a.gid)  # noqa: E731
+    show_time = lambda r: f"{gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB"  # noqa: E731
+
+    def prep():
+        # Two untimed sessions each, the second after the first ones'
+        # renames have settled: each server's index or cache is built and
+        # current (Dovecot's first session moves new/ to cur/).
+        for _ in range(2):
+            settle_maildir(a)
+            for s in servers:
+                md_stat(a, s, src)
+        settle_maildir(a)
+
+    def rounds_md(measure, rows, show, before=None):
+        for rep in range(a.repeats):
+            for s in servers:
+                if before:
+                    before()
+                settle_maildir(a)
+                r = measure(s)
+                for row in rows:
+                    res.setdefault((row, s), []).append(r)
+                print(f"  run {rep + 1} {s}: {show(r)}", flush=True)
+
+    # (m4), the mbox side: popper (and the others) on the same messages as
+    # an mbox spool, the (b) check, warm as (m1) warm is: popper's scan
+    # index in place and used (checked), Dovecot's index current.
+    print(f"(m4) check of the same messages as an mbox, {label} ...", flush=True)
+    set_spool(a, mbox_path)
+    index = os.path.join(a.mail, f".{a.user}.pop.index")
+    indexed = os.path.getsize(a.spool) >= 1 << 20  # popper scans smaller spools every time
+    # Warm-up rounds until one leaves the spool and popper's index alone
+    # (Dovecot writes its headers into the spool in its first sessions).
+    for _ in range(6):
+        st = os.stat(a.spool)
+        stamp = (st.st_size, st.st_mtime_ns, os.stat(index).st_mtime_ns if os.path.exists(index) else None)
+        for s in SERVERS:
+            settle_whole_seconds(a)
+            check(a, a.ports[s], src.count)
+        st = os.stat(a.spool)
+        if stamp == (st.st_size, st.st_mtime_ns,
+                     os.stat(index).st_mtime_ns if os.path.exists(index) else None) \
+                and (stamp[2] or not indexed):
+            break
+    else:
+        raise BenchError("the mbox spool or popper's scan index still changes after six warm-up rounds")
+    mbox_row = f"(m4) peak RSS after login, check of the same messages as an mbox, {label}"
+    for rep in range(a.repeats):
+        for s in SERVERS:
+            settle_whole_seconds(a)
+            before = os.stat(index).st_mtime_ns if os.path.exists(index) else None
+            r = check(a, a.ports[s], src.count)
+            if s == "popper" and indexed and (before is None or os.stat(index).st_mtime_ns != before):
+                raise BenchError("popper did not use its scan index in the warm mbox check")
+            res.setdefault((mbox_row, s), []).append(r)
+            print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB", flush=True)
+    set_spool(a, a.small_path)  # the disk space back
+
+    print(f"(m1) first login: check of a fresh Maildir, {label} ...", flush=True)
+
+    def cold(s):
+        if popper_cache(a) is not None:
+            raise BenchError("a fresh Maildir has a size cache")
+        r = md_check(a, s, src)
+        if s == "popper" and popper_cache(a) is None:
+            raise BenchError("popper's first login wrote no size cache")
+        # What the session left in new/ (Dovecot's moves its files to cur/).
+        r["new_left"] = len(os.listdir(os.path.join(a.maildir, "new")))
+        return r
+
+    rounds_md(cold, [f"(m1) check, Maildir {label}: first login (no index)",
+                     f"(m4) peak RSS after login, (m1) first-login check, Maildir {label}"],
+              lambda r: f"{show_time(r)}, new/ {src.in_new} → {r['new_left']}", before=fresh)
+
+    print(f"(m1) warm: check with the size cache and index in place, {label} ...", flush=True)
+    fresh()
+    prep()
+
+    def warm(s):
+        before = popper_cache(a)
+        if before is None:
+            raise BenchError("no size cache for the warm check")
+        r = md_check(a, s, src)
+        if popper_cache(a) != before:
+            raise BenchError(f"popper's size cache was rewritten in a warm check ({s}'s run)")
+        return r
+
+    rounds_md(warm, [f"(m1) check, Maildir {label}: warm (size cache / index present)",
+                     f"(m4) peak RSS after login, (m1) warm check, Maildir {label}",
+                     f"(m4) peak RSS of the whole process, (m1) warm check, Maildir {label}"],
+              show_time)
+
+    print(f"(m2) every message checked byte for byte, then RETR all pipelined, {label} ...", flush=True)
+    want = {}
+    for s in servers:
+        settle_maildir(a)
+        want[s] = md_verify(a, s, src)
+        print(f"  {s}: {src.count} messages as in the files, {want[s]} bytes", flush=True)
+    prep()
+    rounds_md(lambda s: md_retr_pipelined(a, s, src, want[s]),
+              [f"(m2) RETR all pipelined, Maildir {label}: MB/s at the client"],
+              lambda r: f"{r['mbps']:.0f} MB/s")
+
+    print(f"(m3) DELE all + QUIT, a fresh Maildir each run, {label} ...", flush=True)
+
+    def fresh_prepped():
+        fresh()
+        prep()
+
+    rounds_md(lambda s: md_dele(a, s, src),
+              [f"(m3) DELE all, Maildir {label}: whole session",
+               f"(m3) DELE all, Maildir {label}: QUIT",
+               f"(m4) peak RSS after login, (m3) DELE all, Maildir {label}"],
+              lambda r: f"{gen.fmt_t(r['time'])}, QUIT {gen.fmt_t(r['quit'])}, RSS {r['rss'] / 1e6:.1f} MB",
+              before=fresh_prepped)
+    shutil.rmtree(a.maildir)
+    for key in [k for k in list(res) if isinstance(k, tuple) and k[0].startswith("(m")
+                and "as an mbox" not in k[0]]:
+        res[(key[0], "popa3d")] = MAILDIR_NO_POPA3D
 
 
 # --------------------------------------------------------------------------
@@ -682,6 +1156,24 @@ def table(a, res):
         for sc in ("b", "c", "d"):
             row(f"(e) peak RSS after login, ({sc}) {label}", "rss", fmt_rss, False)
         row(f"(e) peak RSS of the whole process, (b) {label}", "rss_all", fmt_rss, False)
+    if "maildir" in a.labels:
+        label = a.labels["maildir"]
+        row(f"(m1) check, Maildir {label}: first login (no index)", "time", fmt_time, False)
+        row(f"(m1) check, Maildir {label}: warm (size cache / index present)", "time", fmt_time, False)
+        row(f"(m2) RETR all pipelined, Maildir {label}: MB/s at the client", "mbps", fmt_mbps, True,
+            fl["cat"], lambda f: f"{f:.0f} MB/s (cat of the large mbox)")
+        row(f"(m3) DELE all, Maildir {label}: whole session", "time", fmt_time, False)
+        row(f"(m3) DELE all, Maildir {label}: QUIT", "quit", fmt_time, False)
+        # The memory target: no more than popper's mbox path needs for the
+        # same messages (its figure in the floor column).
+        mbox_row = f"(m4) peak RSS after login, check of the same messages as an mbox, {label}"
+        target = res.get((mbox_row, "popper"))
+        target = med([x["rss"] for x in target])[0] if isinstance(target, list) else None
+        for sc in ("(m1) warm check", "(m1) first-login check", "(m3) DELE all"):
+            row(f"(m4) peak RSS after login, {sc}, Maildir {label}", "rss", fmt_rss, False,
+                target, lambda f: f"{f / 1e6:.1f} MB (popper, the mbox)")
+        row(mbox_row, "rss", fmt_rss, False)
+        row(f"(m4) peak RSS of the whole process, (m1) warm check, Maildir {label}", "rss_all", fmt_rss, False)
     return "\n".join(lines)
 
 
@@ -735,11 +1227,26 @@ def run(a):
         meta = gen.generate(path, n, mb * 1_000_000, a.seed, a.user, False)
         sizes[name] = (path, meta)
     a.small_count = sizes["small"][1]["messages"]
+    a.small_path = sizes["small"][0]
     a.meta = {k: sizes[k][1] for k in sizes}
     a.large_path = sizes["large"][0]
     a.labels = {
         k: f"{sizes[k][1]['messages']} msgs / {sizes[k][1]['bytes'] / 1e6:.0f} MB" for k in sizes
     }
+    src = None
+    if a.maildir_spec != "0":
+        n, mb = (int(x) for x in a.maildir_spec.split(","))
+        if (n, mb) == tuple(int(x) for x in a.large.split(",")):
+            mbox_path, meta = sizes["large"]  # the same messages as the large mailbox
+        else:
+            mbox_path = os.path.join(a.work, "maildir.mbox")
+            print(f"generating the Maildir's messages: {n} messages, ~{mb} MB ...", flush=True)
+            meta = gen.generate(mbox_path, n, mb * 1_000_000, a.seed, a.user, False)
+        print("cutting them into Maildir files ...", flush=True)
+        src = MaildirSource(mbox_path, meta, a.seed)
+        a.maildir = os.path.join(home, "Maildir")
+        a.labels["maildir"] = f"{src.count} msgs / {src.file_bytes / 1e6:.0f} MB"
+        a.maildir_mbox_label = f"{meta['bytes'] / 1e6:.0f} MB"
     procs = start_servers(a)
     res = {}
     try:
@@ -830,6 +1337,8 @@ def run(a):
                                       "(e) peak RSS after login, (d)")):
                     for s, why in not_run.items():
                         res[(key[0], s)] = why
+        if src is not None:
+            maildir_rows(a, res, src, mbox_path)
     finally:
         for p in procs:
             try:
@@ -875,6 +1384,21 @@ def run(a):
         "* RSS after login: the high-water mark reset after PASS (clear_refs), then sampled every 2 ms;"
         " whole process: the high-water mark at login, which for popper and popa3d includes the password hash"
         " (Dovecot hashes in its separate auth process)",
+    ]
+    if "maildir" in a.labels:
+        out += [
+            f"* Maildir rows (m1)-(m4): popper (`set maildir = Maildir`, from the same openbsd-inetd) and Dovecot"
+            f" (a second instance, `mail_location = maildir:~/Maildir`, `pop3_uidl_format = %f`) on the same"
+            f" ~/Maildir of {a.labels['maildir']} (the messages of the {a.maildir_mbox_label} mbox, seed {a.seed},"
+            f" qmail-named, {NEW_SHARE:.0%} in new/); popa3d reads mbox only, qmail-pop3d is not packaged in Debian 12",
+            "* Maildir: (m1) first login starts from a freshly written Maildir (no index, no size cache);"
+            " (m3) from a freshly written one too, and like (m1) warm and (m2) after two untimed sessions of each"
+            " server (index and cache built and current);"
+            " before each timed run the bench waits until new/ and cur/ are over two seconds old (Dovecot's dirty-sync rule);"
+            " every UIDL checked against the file names, every size against the files, every message byte for byte once",
+            "* (m4) floor column: popper's own figure on the mbox of the same messages, the Maildir path's memory target",
+        ]
+    out += [
         f"* whole bench: {(time.monotonic() - started) / 60:.1f} min",
         "",
         text,
@@ -904,6 +1428,7 @@ def main():
     r.add_argument("--small", default="100,2")
     r.add_argument("--medium", default="1000,50")
     r.add_argument("--large", default="20000,1000")
+    r.add_argument("--maildir", dest="maildir_spec", default="20000,1000")
     r.add_argument("--out", required=True)
     a = ap.parse_args()
 

@@ -6,8 +6,9 @@
 #
 # Knobs (environment): PB_REPEATS (5), PB_SESSIONS (500), PB_SEED (1),
 # PB_SMALL ("100,2": messages,MB), PB_MEDIUM ("1000,50"), PB_LARGE
-# ("20000,1000"), PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT
-# (bench/RESULTS.md). See bench/README.md.
+# ("20000,1000"), PB_MAILDIR ("20000,1000": the Maildir rows, 0 for none),
+# PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
+# See bench/README.md.
 set -euo pipefail
 
 die() { echo "bench/peers.sh: $*" >&2; exit 1; }
@@ -33,7 +34,18 @@ echo "$user:$password" | chpasswd || die "chpasswd $user failed"
 
 tmp=${PB_TMPDIR:-/tmp}
 avail=$(df --output=avail -B1 "$tmp" | tail -n 1 | tr -d ' ')
-(( avail >= 4000000000 )) || die "only $((avail / 1000000)) MB free on $tmp; need 4000 MB"
+# The Maildir rows need room for the Maildir, and for its messages as an
+# mbox of their own unless they are the large mailbox's.
+large=${PB_LARGE:-20000,1000}
+maildir=${PB_MAILDIR:-20000,1000}
+need=4000
+if [[ $maildir != 0 ]]; then
+    [[ $maildir =~ ^[0-9]+,[0-9]+$ ]] || die "PB_MAILDIR is messages,MB or 0, not '$maildir'"
+    mb=${maildir#*,}
+    need=$(( need + mb ))
+    [[ ${maildir// /} == "${large// /}" ]] || need=$(( need + mb ))
+fi
+(( avail >= need * 1000000 )) || die "only $((avail / 1000000)) MB free on $tmp; need $need MB"
 work=$(mktemp -d "$tmp/popper-peers.XXXXXX")
 chmod 755 "$work"
 driver=
@@ -55,7 +67,7 @@ unshare -m --propagation private -- python3 "$here/peers.py" run \
     --popa3d-deb "$(ls /var/cache/popper-bench/popa3d/popa3d_*.deb 2>/dev/null | head -1)" \
     --user "$user" --password "$password" \
     --repeats "${PB_REPEATS:-5}" --sessions "${PB_SESSIONS:-500}" --seed "${PB_SEED:-1}" \
-    --small "${PB_SMALL:-100,2}" --medium "${PB_MEDIUM:-1000,50}" --large "${PB_LARGE:-20000,1000}" \
+    --small "${PB_SMALL:-100,2}" --medium "${PB_MEDIUM:-1000,50}" --large "$large" --maildir "$maildir" \
     --out "${PB_OUT:-$here/RESULTS.md}" &
 driver=$!
 wait "$driver"
