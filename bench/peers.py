@@ -498,10 +498,14 @@ def settle(a):
     run starts from a fresh copy and Dovecot writes its index headers into
     the mbox, so without this each would pay for the others' writes."""
     while True:
-        age = time.time() - os.stat(a.spool).st_mtime
-        if age > 2.1:
+        st = os.stat(a.spool)
+        # popper compares whole seconds of both mtime and ctime, so a
+        # fraction-of-a-second wait past 2.0 s can still fall inside its
+        # window: wait until the whole-second stamps are 3 s old.
+        age = time.time() - max(int(st.st_mtime), int(st.st_ctime))
+        if age > 3.05:
             return
-        time.sleep(2.1 - age)
+        time.sleep(3.05 - age)
 
 
 def set_spool(a, src):
