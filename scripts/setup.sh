@@ -11,7 +11,7 @@ set -euo pipefail
 what=${1:-test}
 build_pkgs=(build-essential pkg-config libcrypt-dev libgdbm-dev)
 demo_pkgs=(openbsd-inetd curl fetchmail iproute2)
-test_pkgs=(openbsd-inetd tcpd curl fetchmail mpop procmail ucspi-tcp checkpw strace
+test_pkgs=(openbsd-inetd tcpd curl fetchmail mpop procmail ucspi-tcp checkpw strace openssl
   gdbmtool python3 python3-gdbm liblockfile-bin util-linux iproute2 groff man-db time)
 
 case "$what" in

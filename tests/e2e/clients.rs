@@ -17,7 +17,7 @@ use crate::served;
 
 /// The tricky mail without NUL bytes: fetchmail and mpop hand messages to
 /// C string code that stops at a NUL (curl and poplib get it).
-fn client_mail() -> Vec<Message> {
+pub(crate) fn client_mail() -> Vec<Message> {
     tricky()
         .into_iter()
         .filter(|m| !m.content.contains(&0))
@@ -26,7 +26,7 @@ fn client_mail() -> Vec<Message> {
 
 /// The expected wire bytes of each message, keyed by UID, with UIDs taken
 /// from a UIDL listing.
-fn expected(msgs: &[Message], uidl: &str) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn expected(msgs: &[Message], uidl: &str) -> BTreeMap<String, Vec<u8>> {
     let uids: Vec<&str> = uidl.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     assert_eq!(uids.len(), msgs.len(), "{uidl}");
     msgs.iter()
@@ -36,7 +36,7 @@ fn expected(msgs: &[Message], uidl: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The value of the `X-UIDL:` header a delivered message carries.
-fn uid_of(msg: &[u8]) -> String {
+pub(crate) fn uid_of(msg: &[u8]) -> String {
     let text = String::from_utf8_lossy(msg);
     text.lines()
         .find_map(|l| l.strip_prefix("X-UIDL: "))

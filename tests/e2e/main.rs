@@ -23,6 +23,7 @@ mod review;
 mod session;
 mod spawn;
 mod startup;
+mod tls;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;

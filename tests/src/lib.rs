@@ -9,6 +9,8 @@
 //! * [`pop`] is a small raw POP3 client for exact transcripts;
 //! * [`mail`] makes test mailboxes and says what RETR must send for them
 //!   (an independent statement of the wire rules, not popper's code);
+//! * [`pki`] is a test CA and server certificates (good and bad) for TLS;
+//! * [`netns`] is a pair of network namespaces, a client "elsewhere";
 //! * [`wait`] is every wait: on a condition or a process, with a limit.
 //!
 //! The harness needs root (namespaces, users, setuid). It never skips:
@@ -18,6 +20,8 @@
 pub mod bins;
 pub mod mail;
 pub mod net;
+pub mod netns;
+pub mod pki;
 pub mod pop;
 pub mod sandbox;
 pub mod users;

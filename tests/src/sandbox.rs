@@ -29,6 +29,7 @@ pub struct Sandbox {
     binds: Vec<(PathBuf, PathBuf)>,
     etc_overlay: bool,
     syslog: bool,
+    netns: Option<PathBuf>,
     servers: Vec<Child>,
 }
 
@@ -63,6 +64,7 @@ impl Sandbox {
             binds: Vec::new(),
             etc_overlay: false,
             syslog: false,
+            netns: None,
             servers: Vec::new(),
         }
     }
@@ -144,6 +146,12 @@ impl Sandbox {
         std::fs::read_to_string(self.dir.join("syslog.txt")).unwrap_or_default()
     }
 
+    /// Runs what starts after this call in the network namespace `ns` (a
+    /// file such as `/run/netns/NAME`, see [`crate::netns`]) as well.
+    pub fn in_netns(&mut self, ns: &Path) {
+        self.netns = Some(ns.to_path_buf());
+    }
+
     /// Binds `src` over `dst` inside the namespace (for servers started
     /// after this call).
     pub fn bind(&mut self, src: &Path, dst: &Path) {
@@ -201,7 +209,16 @@ impl Sandbox {
             ));
         }
         script.push_str("exec \"$@\"\n");
-        let mut cmd = Command::new("unshare");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg("unshare");
+                c
+            }
+            None => Command::new("unshare"),
+        };
         cmd.args([
             "-m",
             "--propagation",
