@@ -15,6 +15,9 @@
 //!   [`mem`] is an in-memory maildrop.
 //! * [`drive`] is the one dispatch loop; a [`drive::Host`] does the I/O.
 //!   [`sim`] is an in-memory host, for tests and fuzzing.
+//! * [`sasl`] is AUTH's shared part (RFC 5034): mechanism names, the
+//!   base64 of responses, PLAIN, LOGIN's prompts, nonces and salts from a
+//!   seed the host supplies.
 //! * [`limits`] lists every bound and why.
 //!
 //! The crate has no `nix`, `libc` or file-system dependency, so what it
@@ -36,6 +39,7 @@ pub mod maildrop;
 pub mod marks;
 pub mod mem;
 pub mod reply;
+pub mod sasl;
 pub mod secret;
 pub mod session;
 pub mod sim;
