@@ -17,7 +17,7 @@
 //!   [`sim`] is an in-memory host, for tests and fuzzing.
 //! * [`sasl`] is AUTH's shared part (RFC 5034): mechanism names, the
 //!   base64 of responses, PLAIN, LOGIN's prompts, nonces and salts from a
-//!   seed the host supplies.
+//!   seed the host supplies; [`cram`] is CRAM-MD5 (RFC 2195), server side.
 //! * [`limits`] lists every bound and why.
 //!
 //! The crate has no `nix`, `libc` or file-system dependency, so what it
@@ -29,6 +29,7 @@
 
 pub mod capa;
 pub mod command;
+pub mod cram;
 pub mod drive;
 pub mod error;
 pub mod greeting;
