@@ -17,7 +17,8 @@
 //!   [`sim`] is an in-memory host, for tests and fuzzing.
 //! * [`sasl`] is AUTH's shared part (RFC 5034): mechanism names, the
 //!   base64 of responses, PLAIN, LOGIN's prompts, nonces and salts from a
-//!   seed the host supplies; [`cram`] is CRAM-MD5 (RFC 2195), server side.
+//!   seed the host supplies; [`cram`] is CRAM-MD5 (RFC 2195) and [`scram`]
+//!   SCRAM-SHA-256 (RFC 5802, RFC 7677), the server side of each.
 //! * [`limits`] lists every bound and why.
 //!
 //! The crate has no `nix`, `libc` or file-system dependency, so what it
@@ -41,6 +42,7 @@ pub mod marks;
 pub mod mem;
 pub mod reply;
 pub mod sasl;
+pub mod scram;
 pub mod secret;
 pub mod session;
 pub mod sim;
