@@ -63,7 +63,11 @@ systemd socket. To serve POP3 from openbsd-inetd, add this line to
   pop3 stream tcp nowait root /usr/sbin/popper popper -s -d
 
 The examples directory has the same for tcpd (with hosts.allow), xinetd,
-systemd socket activation and tcpserver, with this package's paths.
+systemd socket activation and tcpserver, with this package's paths, and
+for TLS (STLS on port 110, TLS on port 995): inetd.conf.tls,
+xinetd.d/popper-pop3s, systemd/popper-pop3s.socket and
+systemd/popper-pop3s@.service, with popper.conf to copy to
+/etc/popper.conf and complete with the certificate and key.
 
 popauth is setuid pop (mode 6755, set with dpkg-statoverride); start the
 APOP database with "popauth -init". Purging the package leaves

@@ -43,6 +43,10 @@ pub enum Verb {
     Uidl,
     /// `CAPA` (RFC 2449)
     Capa,
+    /// `STLS` (RFC 2595)
+    Stls,
+    /// `AUTH [mechanism [initial-response]]` (RFC 5034)
+    Auth,
 }
 
 impl Verb {
@@ -62,6 +66,8 @@ impl Verb {
             b"last" => Verb::Last,
             b"uidl" => Verb::Uidl,
             b"capa" => Verb::Capa,
+            b"stls" => Verb::Stls,
+            b"auth" => Verb::Auth,
             _ => return None,
         })
     }
@@ -83,6 +89,8 @@ impl Verb {
             Verb::Last => "last",
             Verb::Uidl => "uidl",
             Verb::Capa => "capa",
+            Verb::Stls => "stls",
+            Verb::Auth => "auth",
         }
     }
 
@@ -98,7 +106,14 @@ impl Verb {
             Verb::List | Verb::Uidl => (0, 1),
             Verb::Retr | Verb::Dele => (1, 1),
             Verb::Top => (2, 2),
-            Verb::Quit | Verb::Stat | Verb::Noop | Verb::Rset | Verb::Last | Verb::Capa => (0, 0),
+            Verb::Auth => (0, 2),
+            Verb::Quit
+            | Verb::Stat
+            | Verb::Noop
+            | Verb::Rset
+            | Verb::Last
+            | Verb::Capa
+            | Verb::Stls => (0, 0),
         }
     }
 }
@@ -174,6 +189,15 @@ pub enum Command<'a> {
     Uidl(Option<NumArg<'a>>),
     /// `CAPA`
     Capa,
+    /// `STLS`
+    Stls,
+    /// `AUTH`: the mechanism's name and the initial response, each if given.
+    Auth {
+        /// The mechanism's name as sent.
+        mechanism: Option<&'a [u8]>,
+        /// The initial response (base64, or `=` for an empty one).
+        initial: Option<&'a [u8]>,
+    },
 }
 
 impl Command<'_> {
@@ -194,6 +218,8 @@ impl Command<'_> {
             Command::Last => Verb::Last,
             Command::Uidl(_) => Verb::Uidl,
             Command::Capa => Verb::Capa,
+            Command::Stls => Verb::Stls,
+            Command::Auth { .. } => Verb::Auth,
         }
     }
 }
@@ -306,6 +332,11 @@ impl<'a> Tokens<'a> {
             Verb::Last => Command::Last,
             Verb::Uidl => Command::Uidl(opt(self.nargs)),
             Verb::Capa => Command::Capa,
+            Verb::Stls => Command::Stls,
+            Verb::Auth => Command::Auth {
+                mechanism: (self.nargs >= 1).then_some(a[0]),
+                initial: (self.nargs >= 2).then_some(a[1]),
+            },
         })
     }
 }
@@ -421,6 +452,34 @@ mod tests {
         ] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn auth_takes_a_mechanism_and_an_initial_response() {
+        assert_eq!(
+            toks(b"AUTH").command(Verb::Auth).unwrap(),
+            Command::Auth {
+                mechanism: None,
+                initial: None
+            }
+        );
+        assert_eq!(
+            toks(b"auth PLAIN AGFsaWNlAHB3")
+                .command(Verb::Auth)
+                .unwrap(),
+            Command::Auth {
+                mechanism: Some(b"PLAIN"),
+                initial: Some(b"AGFsaWNlAHB3")
+            }
+        );
+        assert_eq!(
+            toks(b"AUTH a b c").command(Verb::Auth).unwrap_err(),
+            ParseError::TooMany(Verb::Auth)
+        );
+        assert_eq!(
+            toks(b"STLS x").command(Verb::Stls).unwrap_err(),
+            ParseError::TooMany(Verb::Stls)
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ use crate::limits::{MAX_DISCARD_NOTICES, READ_SIZE};
 use crate::line::{Frame, LineBuf};
 use crate::maildrop::{CommitStats, Maildrop, Note, Output, SendError};
 use crate::reply::{ErrReply, Reply};
-use crate::session::{Abort, AuthFailure, AuthRequest, Session, SessionConfig, SessionEnd, Step};
+use crate::session::{
+    Abort, AuthFailure, AuthRequest, Authed, Session, SessionConfig, SessionEnd, Step,
+};
 
 /// What a read from the client produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,16 @@ pub enum Input {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A line was read (before it is handled).
-    Command(&'a Frame<'a>),
+    Command {
+        /// The line.
+        frame: &'a Frame<'a>,
+        /// It is a SASL response, which may hold a password: not to be
+        /// logged.
+        secret: bool,
+    },
+    /// After STLS: this many bytes the client had sent in clear behind
+    /// it were dropped unread.
+    InputDropped(usize),
     /// A reply starts here in the output (for RETR and TOP: the `+OK`
     /// line); `multiline` when a body and a `.` line follow it.
     Reply {
@@ -119,10 +130,33 @@ pub trait Host: Output {
         &mut self,
         req: &AuthRequest,
         timestamp: Option<&str>,
-    ) -> Result<Self::Drop, AuthFailure>;
+    ) -> Result<Opened<Self::Drop>, AuthFailure>;
+
+    /// STLS: the `+OK` is written; does the TLS handshake, after which
+    /// reads and writes are encrypted. False when it failed (the host
+    /// logs why; the connection can say nothing more).
+    fn start_tls(&mut self) -> bool;
 
     /// Something happened (for the log); nothing by default.
     fn event(&mut self, _event: Event<'_>) {}
+}
+
+/// A login's opened maildrop, and for SCRAM the server's final message.
+#[derive(Debug)]
+pub struct Opened<D> {
+    /// The user's maildrop.
+    pub drop: D,
+    /// SCRAM-SHA-256's server-final message, sent before the `+OK`.
+    pub server_final: Option<String>,
+}
+
+impl<D> From<D> for Opened<D> {
+    fn from(drop: D) -> Opened<D> {
+        Opened {
+            drop,
+            server_final: None,
+        }
+    }
 }
 
 /// How a session went.
@@ -148,6 +182,7 @@ pub fn drive<H: Host>(host: &mut H, cfg: SessionConfig) -> Outcome<H::Drop> {
         finished: false,
         pending: Vec::new(),
         notices: 0,
+        drop_input: false,
     };
     let end = match login {
         // The last link of a chain: no greeting, the maildrop at once.
@@ -169,8 +204,9 @@ pub fn drive<H: Host>(host: &mut H, cfg: SessionConfig) -> Outcome<H::Drop> {
         d.finished = true;
         d.notes();
     }
-    // A session handed to another program ended there: not a byte more.
-    if end != SessionEnd::HandedOver {
+    // A session handed to another program ended there, and after a failed
+    // handshake nothing can be said: not a byte more.
+    if !matches!(end, SessionEnd::HandedOver | SessionEnd::TlsFailed) {
         session.sign_off().write_to(d.host.buffer());
         let _ = d.host.flush();
     }
@@ -191,6 +227,8 @@ enum Next {
     Sent(MsgIdx, Option<u64>),
     /// Apply the session's marks.
     Commit,
+    /// STLS's `+OK` is buffered: do the handshake.
+    StartTls,
     /// The client vanished while we wrote to it.
     Abort(Abort),
 }
@@ -207,6 +245,9 @@ struct Loop<'h, H: Host> {
     pending: Vec<(MsgIdx, u64)>,
     /// Over-long lines reported so far.
     notices: u32,
+    /// STLS was answered: what is buffered of the client's input is
+    /// dropped before another line is looked at.
+    drop_input: bool,
 }
 
 impl<H: Host> Loop<'_, H> {
@@ -215,11 +256,20 @@ impl<H: Host> Loop<'_, H> {
         let mut buf = vec![0u8; READ_SIZE];
         loop {
             while let Some(frame) = lines.next_frame() {
-                self.host.event(Event::Command(&frame));
+                self.host.event(Event::Command {
+                    frame: &frame,
+                    secret: session.is_secret(),
+                });
                 let next = self.carry_out(session.on_frame(frame));
                 self.discarded(lines.take_discarded());
                 if let Some(end) = self.follow(session, next) {
                     return end;
+                }
+                if std::mem::take(&mut self.drop_input) {
+                    let n = lines.clear();
+                    if n > 0 {
+                        self.host.event(Event::InputDropped(n));
+                    }
                 }
             }
             let why = if !self.flush(session) {
@@ -286,6 +336,17 @@ impl<H: Host> Loop<'_, H> {
                     let result = self.commit(session);
                     self.carry_out(session.on_committed(result))
                 }
+                Next::StartTls => {
+                    if !self.flush(session) {
+                        Next::Abort(Abort::Hangup)
+                    } else {
+                        // Set before the handshake: whatever the client
+                        // sent in clear behind STLS is never a command.
+                        self.drop_input = true;
+                        let ok = self.host.start_tls();
+                        self.carry_out(session.on_tls(ok))
+                    }
+                }
                 Next::Abort(why) => {
                     self.lose(session);
                     self.carry_out(session.on_abort(why))
@@ -314,6 +375,10 @@ impl<H: Host> Loop<'_, H> {
             } => self.send(&head, msg, body_lines, size),
             Step::CheckUser { user } => Next::CheckUser(user.to_vec()),
             Step::Authenticate(req) => Next::Login(req),
+            Step::StartTls { reply } => {
+                self.write(&reply);
+                Next::StartTls
+            }
             Step::Commit { before } => {
                 if let Some(r) = before {
                     self.write(&r);
@@ -403,8 +468,11 @@ impl<H: Host> Loop<'_, H> {
         self.host.written() == flushed && self.host.buffer().len() >= mark
     }
 
-    fn login(&mut self, req: &AuthRequest) -> Result<Index, AuthFailure> {
-        let mut drop = self.host.login(req, self.timestamp.as_deref())?;
+    fn login(&mut self, req: &AuthRequest) -> Result<Authed, AuthFailure> {
+        let Opened {
+            mut drop,
+            server_final,
+        } = self.host.login(req, self.timestamp.as_deref())?;
         for n in drop.take_notes() {
             self.host.event(Event::Note(&n));
         }
@@ -414,7 +482,10 @@ impl<H: Host> Loop<'_, H> {
             count: index.len(),
             octets: index.total_size(),
         });
-        Ok(index)
+        Ok(Authed {
+            index,
+            server_final,
+        })
     }
 
     fn commit(&mut self, session: &Session) -> Result<(), StorageError> {

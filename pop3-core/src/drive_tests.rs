@@ -202,20 +202,18 @@ fn replies_are_recorded_with_their_shape() {
 #[test]
 #[should_panic(expected = "out of turn")]
 fn an_answer_out_of_turn_is_loud_in_debug_builds() {
-    use crate::capa::capabilities;
+    use crate::capa::Capabilities;
     use crate::greeting::Greeting;
     use crate::index::Index;
+    use crate::sasl::Nonces;
     use crate::session::{Session, SessionConfig};
-    let mut s = Session::new(SessionConfig {
-        start: crate::session::Start::Greeting,
-        greeting: Greeting::new("h", "0", false, None),
-        apop_only: false,
-        update_on_abort: true,
-        capabilities: capabilities(false, "0"),
-        max_auth_failures: 0,
-    });
+    let mut s = Session::new(SessionConfig::new(
+        Greeting::new("h", "0", false, None),
+        Capabilities::new(false, "0"),
+        Nonces::new([0; 32]),
+    ));
     // No PASS was asked for: a driver that answers one anyway.
-    let _ = s.on_auth(Ok(Index::default()));
+    let _ = s.on_auth(Ok(Index::default().into()));
 }
 
 #[test]
@@ -318,7 +316,14 @@ fn a_login_handed_to_another_program_ends_without_a_word() {
         fn check_user(&mut self, _: &[u8]) -> Result<(), AuthError> {
             Ok(())
         }
-        fn login(&mut self, _: &AuthRequest, _: Option<&str>) -> Result<MemDrop, AuthFailure> {
+        fn start_tls(&mut self) -> bool {
+            false
+        }
+        fn login(
+            &mut self,
+            _: &AuthRequest,
+            _: Option<&str>,
+        ) -> Result<crate::drive::Opened<MemDrop>, AuthFailure> {
             Err(AuthFailure::HandedOver)
         }
     }
@@ -327,14 +332,11 @@ fn a_login_handed_to_another_program_ends_without_a_word() {
         out: Vec::new(),
         sent: Vec::new(),
     };
-    let cfg = crate::session::SessionConfig {
-        start: crate::session::Start::Greeting,
-        greeting: crate::greeting::Greeting::new("h", "0", false, None),
-        apop_only: false,
-        update_on_abort: true,
-        capabilities: Vec::new(),
-        max_auth_failures: 0,
-    };
+    let cfg = crate::session::SessionConfig::new(
+        crate::greeting::Greeting::new("h", "0", false, None),
+        crate::capa::Capabilities::new(false, "0"),
+        crate::sasl::Nonces::new([0; 32]),
+    );
     let o = drive(&mut h, cfg);
     assert_eq!(o.end, SessionEnd::HandedOver);
     assert_eq!(

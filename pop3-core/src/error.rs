@@ -23,6 +23,11 @@ pub enum AuthError {
     MustUseApop,
     /// This build accepts only APOP.
     ApopOnly,
+    /// The clear-text policy refuses a password in clear here
+    /// (`never`, or `local` from another machine).
+    ClearTextRefused,
+    /// The clear-text policy takes a password only under TLS (`tls`).
+    ClearTextNeedsTls,
     /// APOP by a user the allow/deny lists refuse.
     PermissionDenied,
     /// APOP for uid 0 (COMPAT qpopper 2.53: APOP refuses only root).
@@ -86,6 +91,10 @@ impl fmt::Display for AuthError {
             AuthError::UidBlocked(n) => write!(f, "uid at or below BLOCK_UID {n}"),
             AuthError::MustUseApop => f.write_str("user has an APOP record"),
             AuthError::ApopOnly => f.write_str("this popper accepts only APOP"),
+            AuthError::ClearTextRefused => f.write_str("clear-text password refused by policy"),
+            AuthError::ClearTextNeedsTls => {
+                f.write_str("clear-text password refused without TLS by policy")
+            }
             AuthError::PermissionDenied => f.write_str("refused by auth-file/nonauth-file"),
             AuthError::RootDenied => f.write_str("APOP as root refused"),
             AuthError::NotAuthorized => f.write_str("no APOP record"),

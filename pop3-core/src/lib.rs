@@ -15,6 +15,13 @@
 //!   [`mem`] is an in-memory maildrop.
 //! * [`drive`] is the one dispatch loop; a [`drive::Host`] does the I/O.
 //!   [`sim`] is an in-memory host, for tests and fuzzing.
+//! * [`sasl`] is AUTH's shared part (RFC 5034): mechanism names, the
+//!   base64 of responses, PLAIN, LOGIN's prompts, nonces and salts from a
+//!   seed the host supplies; [`cram`] is CRAM-MD5 (RFC 2195) and [`scram`]
+//!   SCRAM-SHA-256 (RFC 5802, RFC 7677), the server side of each.
+//! * [`policy`] decides what a connection allows (TLS, passwords in
+//!   clear); [`capa`] lists it.
+//! * [`sasl_exchange`] runs one `AUTH` exchange over them.
 //! * [`limits`] lists every bound and why.
 //!
 //! The crate has no `nix`, `libc` or file-system dependency, so what it
@@ -26,6 +33,7 @@
 
 pub mod capa;
 pub mod command;
+pub mod cram;
 pub mod drive;
 pub mod error;
 pub mod greeting;
@@ -35,7 +43,11 @@ pub mod line;
 pub mod maildrop;
 pub mod marks;
 pub mod mem;
+pub mod policy;
 pub mod reply;
+pub mod sasl;
+pub mod sasl_exchange;
+pub mod scram;
 pub mod secret;
 pub mod session;
 pub mod sim;

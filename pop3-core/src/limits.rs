@@ -57,3 +57,18 @@ pub const FLUSH_AT: usize = 64 << 10;
 /// past this many, one more line says the rest are not logged, so one
 /// client cannot flood syslog at line rate.
 pub const MAX_DISCARD_NOTICES: u32 = 10;
+
+/// Longest SASL client response line (RFC 5034 `AUTH`), in base64 bytes,
+/// not counting its CRLF.
+///
+/// The longest response a mechanism here needs is AUTH PLAIN's
+/// `authzid NUL authcid NUL passwd`: two [`MAX_USER`] names and a password
+/// as long as PASS could carry ([`MAX_LINE`]) come to 1,153 bytes,
+/// 1,540 in base64; SCRAM's and CRAM-MD5's messages are a few hundred at
+/// most. 2048 holds all of these with room to spare, keeps every decoded
+/// response under 1.5 KiB, and refuses a client that streams an endless
+/// line before anything is decoded. Only `sasl::decode` checks it: the
+/// line framer reads lines of up to [`MAX_LINE`], so a longer AUTH
+/// response is refused there first unless the framer is given this bound
+/// for AUTH continuation lines.
+pub const MAX_SASL_RESPONSE: usize = 2048;

@@ -123,6 +123,21 @@ impl LineBuf {
         self.buf.len() > start
     }
 
+    /// Drops everything buffered (after STLS: what the client sent in
+    /// clear behind it must never be run as a command, RFC 2595 §3 and
+    /// CVE-2011-0411). Returns how many bytes were dropped.
+    pub fn clear(&mut self) -> usize {
+        let start = self.consumed_to.unwrap_or(self.start);
+        let dropped = self.buf.len().saturating_sub(start);
+        self.buf.clear();
+        self.start = 0;
+        self.consumed_to = None;
+        self.discarding = false;
+        self.discarded = 0;
+        self.ended = None;
+        dropped
+    }
+
     /// The next frame, or `None` when more input is needed.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         self.release_consumed();

@@ -13,6 +13,7 @@ use crate::greeting::Greeting;
 use crate::index::{Index, MsgIdx, MsgNum};
 use crate::limits::{MAX_ECHO, MAX_LINE};
 use crate::marks::Marks;
+use crate::sasl::{Mechanism, SaslError};
 
 /// A positive single-line reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub enum OkReply<'a> {
     Last(u32),
     /// `UIDL n`
     Uid(MsgNum, &'a [u8]),
+    /// `STLS` accepted (RFC 2595's example text).
+    BeginTls,
 }
 
 /// A negative reply. Each variant is one exact text.
@@ -98,6 +101,14 @@ pub enum ErrReply {
     Eof,
     /// SIGHUP/SIGTERM or a broken pipe.
     Hangup,
+    /// STLS where TLS was configured but cannot work (`[SYS/PERM]`).
+    TlsUnavailable,
+    /// STLS once TLS is active.
+    TlsActive,
+    /// STLS after USER (RFC 2595: only before the login starts).
+    StlsAfterUser,
+    /// A SASL exchange failed or was cancelled.
+    Sasl(SaslError),
     /// `max-auth-failures` reached: the connection is closed.
     TooManyFailures,
     /// The update run at the end of an aborted session failed; `hangup`
@@ -124,7 +135,11 @@ pub enum Reply<'a> {
     /// `UIDL` without argument.
     Uidl(&'a Index, &'a Marks),
     /// `CAPA`: its capability lines.
-    Capa(&'a [String]),
+    Capa(Vec<String>),
+    /// `AUTH` alone: the mechanisms usable now (RFC 1734's listing).
+    Mechanisms(Vec<Mechanism>),
+    /// A SASL challenge: `+ ` and base64 (never `+OK`, RFC 5034).
+    Continue(String),
 }
 
 impl Reply<'_> {
@@ -172,6 +187,16 @@ impl Reply<'_> {
                 }
                 out.extend_from_slice(b".\r\n");
             }
+            Reply::Mechanisms(mechs) => {
+                out.extend_from_slice(b"+OK List of SASL mechanisms follows\r\n");
+                for m in mechs {
+                    out.extend_from_slice(m.name().as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+            }
+            // Base64 (or empty): nothing the client sent is echoed here.
+            Reply::Continue(text) => line(out, "+ ", &[text.as_bytes()]),
         }
     }
 
@@ -185,7 +210,11 @@ impl Reply<'_> {
     pub fn is_multiline(&self) -> bool {
         matches!(
             self,
-            Reply::List(..) | Reply::Uidl(..) | Reply::Capa(_) | Reply::Ok(OkReply::Octets(_))
+            Reply::List(..)
+                | Reply::Uidl(..)
+                | Reply::Capa(_)
+                | Reply::Mechanisms(_)
+                | Reply::Ok(OkReply::Octets(_))
         )
     }
 
@@ -241,6 +270,7 @@ fn write_ok(r: &OkReply<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(uid);
             out.extend_from_slice(b"\r\n");
         }
+        OkReply::BeginTls => out.extend_from_slice(b"+OK Begin TLS negotiation now.\r\n"),
     }
 }
 
@@ -274,7 +304,8 @@ impl Code {
 /// else (Dovecot's one mapping function is the model).
 pub fn code(e: &ErrReply) -> Option<Code> {
     match e {
-        ErrReply::BadUserName | ErrReply::TooManyFailures => Some(Code::Auth),
+        ErrReply::BadUserName | ErrReply::TooManyFailures | ErrReply::Sasl(_) => Some(Code::Auth),
+        ErrReply::TlsUnavailable => Some(Code::SysPerm),
         ErrReply::Auth(a, _) => Some(match a {
             AuthError::ApopDbMode(_) => Code::SysPerm,
             AuthError::ApopDbLock(_)
@@ -352,6 +383,10 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
         ErrReply::Timeout => t.extend_from_slice(b"POP timeout"),
         ErrReply::Eof => t.extend_from_slice(b"POP EOF received"),
         ErrReply::Hangup => t.extend_from_slice(b"POP hangup"),
+        ErrReply::TlsUnavailable => t.extend_from_slice(b"TLS is not available on this server"),
+        ErrReply::TlsActive => t.extend_from_slice(b"TLS is already active"),
+        ErrReply::StlsAfterUser => t.extend_from_slice(b"STLS is only allowed before USER"),
+        ErrReply::Sasl(e) => t.extend_from_slice(sasl_text(*e).as_bytes()),
         ErrReply::TooManyFailures => {
             t.extend_from_slice(b"Too many failed login attempts; closing the connection.")
         }
@@ -366,6 +401,17 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
     match code(e) {
         Some(c) => line(out, "-ERR ", &[c.as_str().as_bytes(), b" ", &t]),
         None => line(out, "-ERR ", &[&t]),
+    }
+}
+
+fn sasl_text(e: SaslError) -> &'static str {
+    match e {
+        SaslError::Cancelled => "Authentication cancelled",
+        SaslError::BadBase64 => "Invalid base64 data",
+        SaslError::TooLong => "Authentication response too long",
+        SaslError::Malformed => "Malformed authentication response",
+        SaslError::Authzid => "Authorization identity must be the user's own",
+        SaslError::UnknownMechanism => "Unrecognized authentication mechanism",
     }
 }
 
@@ -398,6 +444,13 @@ fn auth_text(a: &AuthError, user: &[u8], t: &mut Vec<u8>) {
         AuthError::ApopOnly => {
             t.extend_from_slice(b"You must use APOP authentication to connect to this server")
         }
+        // COMPAT qpopper 4.1: its clear-text policy texts (qpopper.md §4).
+        AuthError::ClearTextRefused => t.extend_from_slice(
+            b"You must use stronger authentication such as APOP to connect to this server",
+        ),
+        AuthError::ClearTextNeedsTls => t.extend_from_slice(
+            b"You must use TLS/SSL or stronger authentication such as APOP to connect to this server",
+        ),
         AuthError::RootDenied => {
             t.extend_from_slice(b"User ");
             t.extend_from_slice(&user);
@@ -664,7 +717,7 @@ mod tests {
         let caps: Vec<String> = Vec::new();
         assert!(Reply::List(&ix, &marks).is_multiline());
         assert!(Reply::Uidl(&ix, &marks).is_multiline());
-        assert!(Reply::Capa(&caps).is_multiline());
+        assert!(Reply::Capa(caps).is_multiline());
         assert!(Reply::Ok(OkReply::Octets(3)).is_multiline());
         assert!(
             !Reply::Ok(OkReply::Rset {

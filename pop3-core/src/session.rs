@@ -24,6 +24,7 @@
 //! APOP), AUTH2 (expecting PASS), TRANS, and the end. A command that its
 //! state does not take is answered like an unknown command.
 
+use crate::capa::{Capabilities, Now};
 use crate::command::{Command, NumArg, ParseError, Tokens, Verb};
 use crate::error::{AuthError, StorageError};
 use crate::greeting::Greeting;
@@ -31,7 +32,11 @@ use crate::index::{Entry, Index, MsgIdx};
 use crate::limits::MAX_USER;
 use crate::line::Frame;
 use crate::marks::Marks;
+use crate::policy::{ClearText, Tls};
 use crate::reply::{ErrReply, OkReply, Reply};
+use crate::sasl::{self, Mechanism, Nonces, SaslError};
+use crate::sasl_exchange::{Exchange, Gathered, Said};
+use crate::scram;
 use crate::secret::Secret;
 
 /// Where a session begins.
@@ -47,7 +52,7 @@ pub enum Start {
 }
 
 /// What a session is configured with (fixed for its lifetime).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SessionConfig {
     /// Where the session begins.
     pub start: Start,
@@ -58,27 +63,65 @@ pub struct SessionConfig {
     /// Run the update when the client vanishes or times out in TRANS
     /// (qpopper's update-on-abort; RFC 1939 says not to).
     pub update_on_abort: bool,
-    /// Lines of the CAPA reply.
-    pub capabilities: Vec<String>,
+    /// What CAPA can offer (the session picks the lines of the moment).
+    pub caps: Capabilities,
     /// Failed PASS/APOP attempts after which the connection is closed
     /// (`max-auth-failures`); 0: no limit.
     pub max_auth_failures: u32,
+    /// TLS on this connection at the start.
+    pub tls: Tls,
+    /// When a password may be sent in clear (`-p`).
+    pub clear_text: ClearText,
+    /// The client is on this machine (a loopback address, or not a socket).
+    pub local: bool,
+    /// Randomness for SASL challenges and salts (seeded by the host).
+    pub nonces: Nonces,
+}
+
+impl SessionConfig {
+    /// A configuration with popper's defaults: starts with the greeting,
+    /// no TLS, qpopper's clear-text policy, update-on-abort, no failure
+    /// limit. Callers change the fields they need.
+    pub fn new(greeting: Greeting, caps: Capabilities, nonces: Nonces) -> SessionConfig {
+        SessionConfig {
+            start: Start::Greeting,
+            greeting,
+            apop_only: false,
+            update_on_abort: true,
+            caps,
+            max_auth_failures: 0,
+            tls: Tls::Off,
+            clear_text: ClearText::Default,
+            local: true,
+            nonces,
+        }
+    }
 }
 
 /// How authentication was attempted.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Proof {
-    /// USER/PASS with this password.
+    /// USER/PASS (or SASL PLAIN/LOGIN) with this password.
     Pass(Secret),
     /// APOP with this digest (as the client sent it).
     Apop(Vec<u8>),
+    /// SASL CRAM-MD5: the client's hex digest of this challenge.
+    Cram {
+        /// The challenge the server sent.
+        challenge: String,
+        /// The hex digest as the client sent it.
+        digest: Vec<u8>,
+    },
+    /// SASL SCRAM-SHA-256: the client's proof, to be verified with the
+    /// user's secret (the host then returns the server's signature).
+    Scram(Box<scram::Proof>),
     /// None here: the program that started popper authenticated the user
     /// ([`Start::Authenticated`]).
     Chain,
 }
 
 /// What the host must check before the session can continue.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AuthRequest {
     /// The user name as the client gave it.
     pub user: Vec<u8>,
@@ -105,6 +148,8 @@ pub enum SessionEnd {
     /// The login was handed to another program (the first link of a
     /// checkpassword chain), which served the rest of the connection.
     HandedOver,
+    /// The TLS handshake failed: nothing more can be said in clear.
+    TlsFailed,
 }
 
 /// Why the loop stops reading commands without a QUIT.
@@ -135,6 +180,12 @@ pub enum Step<'a> {
     /// Check credentials and open the maildrop, then call
     /// [`Session::on_auth`].
     Authenticate(AuthRequest),
+    /// Send `reply` (STLS's `+OK`), discard whatever else the client has
+    /// sent in clear, do the TLS handshake, then call [`Session::on_tls`].
+    StartTls {
+        /// `+OK Begin TLS negotiation now.`
+        reply: Reply<'a>,
+    },
     /// Send `head`, then message `msg` through the maildrop (TOP's
     /// `body_lines`), then the terminating `.` line; then call
     /// [`Session::on_sent`].
@@ -176,25 +227,63 @@ pub enum AuthFailure {
     HandedOver,
 }
 
+/// A good login: the index of the opened maildrop, and for SCRAM the
+/// server's final message (its signature), which the client must see
+/// before the `+OK`.
+#[derive(Debug)]
+pub struct Authed {
+    /// The maildrop's messages.
+    pub index: Index,
+    /// SCRAM-SHA-256's server-final message (`v=...`), if any.
+    pub server_final: Option<String>,
+}
+
+impl From<Index> for Authed {
+    fn from(index: Index) -> Authed {
+        Authed {
+            index,
+            server_final: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Trans {
     index: Index,
     marks: Marks,
 }
 
+/// What follows when the loop lets a user go on ([`Step::CheckUser`]).
+#[derive(Debug)]
+enum Then {
+    /// USER: ask for the password.
+    Pass,
+    /// SASL PLAIN/LOGIN: the password is here; log in.
+    Login(AuthRequest),
+}
+
 #[derive(Debug)]
 enum State {
-    /// AUTH1: USER, APOP, QUIT, CAPA.
+    /// AUTH1: USER, APOP, AUTH, STLS, QUIT, CAPA.
     Auth1,
-    /// USER given; the loop checks whether the user may use PASS.
-    CheckingUser,
+    /// USER (or a SASL password) given; the loop checks whether the user
+    /// may use a password (the APOP-record rule).
+    CheckingUser(Then),
     /// AUTH2: PASS, QUIT, CAPA.
     Auth2,
-    /// PASS or APOP given; the loop authenticates and opens the maildrop.
+    /// AUTH: a SASL exchange waits for the client's next line.
+    Sasl(Box<Exchange>),
+    /// STLS answered: the loop does the handshake.
+    StartingTls,
+    /// PASS, APOP or AUTH given; the loop authenticates and opens the
+    /// maildrop.
     Authenticating {
         /// By APOP (2.53 words the login reply differently).
         apop: bool,
     },
+    /// SCRAM's server-final sent; the client's empty line completes the
+    /// login.
+    Confirming(Box<Trans>),
     /// TRANSACTION.
     Trans(Box<Trans>),
     /// UPDATE: the loop applies the marks; the reason is kept for the end.
@@ -212,6 +301,8 @@ pub struct Session {
     name: Vec<u8>,
     /// Failed PASS/APOP attempts so far.
     auth_failures: u32,
+    /// TLS now (it becomes active after STLS).
+    tls: Tls,
 }
 
 impl Session {
@@ -223,6 +314,7 @@ impl Session {
             Start::Authenticated(user) => (State::Authenticating { apop: false }, user.clone()),
         };
         Session {
+            tls: cfg.tls,
             cfg,
             state,
             name,
@@ -270,9 +362,37 @@ impl Session {
         matches!(self.state, State::Ended)
     }
 
+    /// True when the next line is a SASL response: it may hold a
+    /// password, so the host must not log it.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.state, State::Sasl(_) | State::Confirming(_))
+    }
+
+    /// True once the connection is encrypted.
+    pub fn tls_active(&self) -> bool {
+        self.tls == Tls::Active
+    }
+
+    /// Whether a password may be sent in clear now, and if not, why.
+    fn clear_text(&self) -> Result<(), AuthError> {
+        self.cfg
+            .clear_text
+            .allows(self.tls_active(), self.cfg.local)
+    }
+
+    /// The CAPA lines of this moment.
+    fn capabilities(&self) -> Vec<String> {
+        let before_login = matches!(self.state, State::Auth1);
+        self.cfg.caps.lines(Now {
+            stls: before_login && self.tls == Tls::Offered,
+            clear_text: self.clear_text().is_ok(),
+        })
+    }
+
     /// Handles one framed line of input.
     pub fn on_frame(&mut self, frame: Frame<'_>) -> Step<'_> {
         match frame {
+            Frame::TooLong if self.is_secret() => self.sasl_failed(SaslError::TooLong),
             Frame::TooLong if self.reads_commands() => err(ErrReply::LineTooLong),
             Frame::TooLong => self.out_of_turn(),
             Frame::Line(l) => self.on_line(l),
@@ -281,6 +401,9 @@ impl Session {
 
     /// Handles one command line (without its line end).
     pub fn on_line(&mut self, line: &[u8]) -> Step<'_> {
+        if self.is_secret() {
+            return self.sasl_line(line);
+        }
         if !self.reads_commands() {
             return self.out_of_turn();
         }
@@ -307,11 +430,18 @@ impl Session {
     fn allows(&self, v: Verb) -> bool {
         match self.state {
             State::Auth1 => {
-                matches!(v, Verb::User | Verb::Quit | Verb::Capa)
+                matches!(v, Verb::User | Verb::Quit | Verb::Capa | Verb::Auth)
                     || (v == Verb::Apop && self.cfg.greeting.timestamp().is_some())
+                    || (v == Verb::Stls && self.tls != Tls::Off)
             }
-            State::Auth2 => matches!(v, Verb::Pass | Verb::Quit | Verb::Capa),
-            State::Trans(_) => !matches!(v, Verb::User | Verb::Pass | Verb::Apop),
+            State::Auth2 => {
+                matches!(v, Verb::Pass | Verb::Quit | Verb::Capa)
+                    || (v == Verb::Stls && self.tls != Tls::Off)
+            }
+            State::Trans(_) => !matches!(
+                v,
+                Verb::User | Verb::Pass | Verb::Apop | Verb::Stls | Verb::Auth
+            ),
             _ => false,
         }
     }
@@ -319,7 +449,9 @@ impl Session {
     fn dispatch(&mut self, cmd: Command<'_>) -> Step<'_> {
         let auth1 = matches!(self.state, State::Auth1);
         match cmd {
-            Command::Capa => return Step::Reply(Reply::Capa(&self.cfg.capabilities)),
+            Command::Capa => return Step::Reply(Reply::Capa(self.capabilities())),
+            Command::Stls => return self.stls(),
+            Command::Auth { mechanism, initial } if auth1 => return self.auth(mechanism, initial),
             Command::Quit if matches!(self.state, State::Trans(_)) => {
                 return self.commit(SessionEnd::Quit, None);
             }
@@ -362,14 +494,164 @@ impl Session {
         if !valid_user_name(name) {
             return err(ErrReply::BadUserName);
         }
+        // qpopper 4.1's clear-text policy, decided from the connection
+        // alone: every name gets the same answer.
+        if let Err(e) = self.clear_text() {
+            return err(ErrReply::Auth(e, name.to_vec()));
+        }
         self.name = name.to_vec();
-        // COMPAT qpopper 2.53: with APOP possible, USER already refuses a
-        // user who has an APOP record (and reports a broken database).
-        if self.cfg.greeting.timestamp().is_some() {
-            self.state = State::CheckingUser;
+        if self.apop_record_rule() {
+            self.state = State::CheckingUser(Then::Pass);
             return Step::CheckUser { user: &self.name };
         }
         self.password_required()
+    }
+
+    /// COMPAT qpopper 2.53: with APOP possible, a password in clear is
+    /// refused for a user who has an APOP record (and a broken database
+    /// is reported) — under qpopper's `default` policy, without TLS.
+    fn apop_record_rule(&self) -> bool {
+        self.cfg.greeting.timestamp().is_some()
+            && self.cfg.clear_text.apop_record_rule(self.tls_active())
+    }
+
+    /// STLS (RFC 2595): only before USER, only once, only when it can work.
+    fn stls(&mut self) -> Step<'_> {
+        match (&self.state, self.tls) {
+            (State::Auth2, _) => err(ErrReply::StlsAfterUser),
+            (_, Tls::Active) => err(ErrReply::TlsActive),
+            (_, Tls::Offered) => {
+                self.state = State::StartingTls;
+                Step::StartTls {
+                    reply: Reply::Ok(OkReply::BeginTls),
+                }
+            }
+            // Configured, but the certificate or key could not be used
+            // (the log said why at start).
+            _ => err(ErrReply::TlsUnavailable),
+        }
+    }
+
+    /// The loop's answer to [`Step::StartTls`]: whether the handshake
+    /// succeeded. After it the client starts again with a clean slate
+    /// (RFC 2595 §4: nothing said in clear is kept).
+    pub fn on_tls(&mut self, ok: bool) -> Step<'_> {
+        if !matches!(self.state, State::StartingTls) {
+            return self.out_of_turn();
+        }
+        if !ok {
+            return self.end(None, SessionEnd::TlsFailed);
+        }
+        self.tls = Tls::Active;
+        self.state = State::Auth1;
+        self.name.clear();
+        Step::Nothing
+    }
+
+    /// `AUTH [mechanism [initial]]` (RFC 5034).
+    fn auth(&mut self, mechanism: Option<&[u8]>, initial: Option<&[u8]>) -> Step<'_> {
+        let usable = self.cfg.caps.mechanisms(self.clear_text().is_ok());
+        let Some(word) = mechanism else {
+            return Step::Reply(Reply::Mechanisms(usable));
+        };
+        let Some(mech) = Mechanism::parse(word) else {
+            return err(ErrReply::Sasl(SaslError::UnknownMechanism));
+        };
+        if !usable.contains(&mech) {
+            // A clear-text mechanism the policy refuses gets the policy's
+            // text; one this server cannot do is unknown.
+            return match (mech.is_clear_text(), self.clear_text()) {
+                (true, Err(e)) => err(ErrReply::Auth(e, Vec::new())),
+                (true, Ok(())) if self.cfg.apop_only => {
+                    err(ErrReply::Auth(AuthError::ApopOnly, Vec::new()))
+                }
+                _ => err(ErrReply::Sasl(SaslError::UnknownMechanism)),
+            };
+        }
+        let host = self.cfg.greeting.host().to_string();
+        let said = Exchange::start(mech, initial, &mut self.cfg.nonces, &host);
+        self.sasl_said(said)
+    }
+
+    /// A line of a SASL exchange (or SCRAM's closing empty line).
+    fn sasl_line(&mut self, line: &[u8]) -> Step<'_> {
+        match std::mem::replace(&mut self.state, State::Auth1) {
+            State::Sasl(ex) => {
+                let said = ex.on_line(line, &mut self.cfg.nonces);
+                self.sasl_said(said)
+            }
+            State::Confirming(t) => match sasl::decode(line) {
+                Ok(d) if d.is_empty() => {
+                    let (count, octets) = (t.index.len(), t.index.total_size());
+                    self.state = State::Trans(t);
+                    Step::Reply(Reply::Ok(OkReply::LoggedIn {
+                        user: &self.name,
+                        count,
+                        octets,
+                        apop: false,
+                    }))
+                }
+                // The maildrop is open and privileges are dropped: a
+                // client that will not complete the exchange is done.
+                Ok(_) => self.end(
+                    Some(ErrReply::Sasl(SaslError::Malformed)),
+                    SessionEnd::ClientGone,
+                ),
+                Err(e) => self.end(Some(ErrReply::Sasl(e)), SessionEnd::ClientGone),
+            },
+            other => {
+                self.state = other;
+                self.out_of_turn()
+            }
+        }
+    }
+
+    /// An exchange abandoned (a line too long): back to AUTH1.
+    fn sasl_failed(&mut self, e: SaslError) -> Step<'_> {
+        if let State::Confirming(_) = self.state {
+            return self.end(Some(ErrReply::Sasl(e)), SessionEnd::ClientGone);
+        }
+        self.state = State::Auth1;
+        err(ErrReply::Sasl(e))
+    }
+
+    fn sasl_said(&mut self, said: Said) -> Step<'_> {
+        match said {
+            Said::Continue(ex, text) => {
+                self.state = State::Sasl(Box::new(ex));
+                Step::Reply(Reply::Continue(text))
+            }
+            Said::Failed(e) => {
+                self.state = State::Auth1;
+                err(ErrReply::Sasl(e))
+            }
+            Said::Done(g) => self.sasl_login(g),
+        }
+    }
+
+    /// A complete SASL exchange becomes a login like PASS or APOP.
+    fn sasl_login(&mut self, g: Gathered) -> Step<'_> {
+        let (user, proof) = match g {
+            Gathered::Password(user, secret) => (user, Proof::Pass(secret)),
+            Gathered::Cram {
+                user,
+                challenge,
+                digest,
+            } => (user, Proof::Cram { challenge, digest }),
+            Gathered::Scram(user, proof) => (user, Proof::Scram(proof)),
+        };
+        if !valid_user_name(&user) {
+            self.state = State::Auth1;
+            return err(ErrReply::BadUserName);
+        }
+        self.name = user.clone();
+        let req = AuthRequest { user, proof };
+        if matches!(req.proof, Proof::Pass(_)) && self.apop_record_rule() {
+            self.state = State::CheckingUser(Then::Login(req));
+            return Step::CheckUser { user: &self.name };
+        }
+        self.state = State::Authenticating { apop: false };
+        Step::Authenticate(req)
     }
 
     fn password_required(&mut self) -> Step<'_> {
@@ -380,26 +662,37 @@ impl Session {
     /// The loop's answer to [`Step::CheckUser`]: `Ok` lets the user go on
     /// to PASS.
     pub fn on_user(&mut self, result: Result<(), AuthError>) -> Step<'_> {
-        if !matches!(self.state, State::CheckingUser) {
+        let State::CheckingUser(then) = std::mem::replace(&mut self.state, State::Auth1) else {
             return self.out_of_turn();
-        }
-        match result {
-            Ok(()) => self.password_required(),
-            Err(e) => {
-                self.state = State::Auth1;
-                err(ErrReply::Auth(e, self.name.clone()))
+        };
+        match (result, then) {
+            (Ok(()), Then::Pass) => self.password_required(),
+            (Ok(()), Then::Login(req)) => {
+                self.state = State::Authenticating { apop: false };
+                Step::Authenticate(req)
             }
+            (Err(e), _) => err(ErrReply::Auth(e, self.name.clone())),
         }
     }
 
     /// The loop's answer to [`Step::Authenticate`]: the index of the
     /// opened maildrop, or why not.
-    pub fn on_auth(&mut self, outcome: Result<Index, AuthFailure>) -> Step<'_> {
+    pub fn on_auth(&mut self, outcome: Result<Authed, AuthFailure>) -> Step<'_> {
         let State::Authenticating { apop } = self.state else {
             return self.out_of_turn();
         };
         match outcome {
-            Ok(index) => {
+            Ok(Authed {
+                index,
+                server_final: Some(v),
+            }) => {
+                // RFC 5034 §4: POP3 has no "additional data with success";
+                // SCRAM's server signature goes as a last challenge.
+                let marks = Marks::new(index.len());
+                self.state = State::Confirming(Box::new(Trans { index, marks }));
+                Step::Reply(Reply::Continue(sasl::encode(v.as_bytes())))
+            }
+            Ok(Authed { index, .. }) => {
                 let (count, octets) = (index.len(), index.total_size());
                 let marks = Marks::new(count);
                 self.state = State::Trans(Box::new(Trans { index, marks }));
@@ -453,7 +746,7 @@ impl Session {
     /// Writing to the client failed before message `msg`'s terminator
     /// left: it was not retrieved after all.
     pub fn on_lost(&mut self, msg: MsgIdx) {
-        if let State::Trans(t) | State::Committing(t, _) = &mut self.state {
+        if let State::Trans(t) | State::Committing(t, _) | State::Confirming(t) = &mut self.state {
             t.marks.unretrieve(msg);
         }
     }
@@ -467,7 +760,12 @@ impl Session {
         };
         match self.state {
             State::Trans(_) if self.cfg.update_on_abort => self.commit(end, Some(reply)),
-            State::Auth1 | State::Auth2 | State::Trans(_) => self.end(Some(reply), end),
+            State::Auth1
+            | State::Auth2
+            | State::Trans(_)
+            | State::Sasl(_)
+            | State::StartingTls
+            | State::Confirming(_) => self.end(Some(reply), end),
             _ => self.out_of_turn(),
         }
     }
@@ -590,7 +888,9 @@ impl Trans {
             | Command::Pass(_)
             | Command::Apop { .. }
             | Command::Quit
-            | Command::Capa => err(ErrReply::UnknownCommand(
+            | Command::Capa
+            | Command::Stls
+            | Command::Auth { .. } => err(ErrReply::UnknownCommand(
                 cmd.verb().word().as_bytes().to_vec(),
             )),
         }

@@ -10,12 +10,15 @@
 
 use std::io;
 
-use crate::capa::capabilities;
-use crate::drive::{Event, Host, Input, drive};
+use crate::capa::Capabilities;
+use crate::drive::{Event, Host, Input, Opened, drive};
 use crate::error::AuthError;
 use crate::greeting::{Challenge, Greeting};
 use crate::maildrop::{Maildrop, Output};
-use crate::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd, Start};
+use crate::policy::{ClearText, Tls};
+use crate::sasl::Nonces;
+use crate::session::{AuthFailure, AuthRequest, Proof, SessionConfig, SessionEnd, Start};
+use crate::{cram, scram};
 
 /// Options of a simulated session.
 #[derive(Debug, Clone)]
@@ -40,6 +43,16 @@ pub struct SimConfig {
     pub write_limit: Option<u64>,
     /// Where the session begins.
     pub start: Start,
+    /// TLS at the start.
+    pub tls: Tls,
+    /// Whether a STLS handshake succeeds.
+    pub handshake_ok: bool,
+    /// The clear-text policy.
+    pub clear_text: ClearText,
+    /// The client is on this machine.
+    pub local: bool,
+    /// Users' secrets for CRAM-MD5 and SCRAM-SHA-256 (offered when any).
+    pub secrets: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for SimConfig {
@@ -54,6 +67,11 @@ impl Default for SimConfig {
             max_auth_failures: 0,
             write_limit: None,
             start: Start::Greeting,
+            tls: Tls::Off,
+            handshake_ok: true,
+            clear_text: ClearText::Default,
+            local: true,
+            secrets: Vec::new(),
         }
     }
 }
@@ -75,6 +93,10 @@ pub struct Transcript<D> {
     pub replies: Vec<(usize, bool)>,
     /// The over-long lines reported, with their totals.
     pub discarded: Vec<u64>,
+    /// Where in `output` TLS started (after STLS's `+OK`), if it did.
+    pub tls_at: Option<usize>,
+    /// Bytes dropped unread after STLS.
+    pub dropped: Vec<usize>,
 }
 
 impl<D> Transcript<D> {
@@ -98,6 +120,8 @@ pub struct SimHost<'a, D> {
     replies: Vec<(usize, bool)>,
     /// Input ran out with `eof_abort` false.
     stopped: bool,
+    tls_at: Option<usize>,
+    dropped: Vec<usize>,
 }
 
 impl<D: Maildrop + Clone> Output for SimHost<'_, D> {
@@ -162,9 +186,38 @@ impl<D: Maildrop + Clone> Host for SimHost<'_, D> {
         }
     }
 
-    fn login(&mut self, req: &AuthRequest, _: Option<&str>) -> Result<D, AuthFailure> {
-        (self.auth)(req).map_err(AuthFailure::Denied)?;
-        Ok(self.drop.clone())
+    fn login(&mut self, req: &AuthRequest, _: Option<&str>) -> Result<Opened<D>, AuthFailure> {
+        let secret = self
+            .cfg
+            .secrets
+            .iter()
+            .find(|(u, _)| *u == req.user)
+            .map(|(_, s)| s.as_slice());
+        let server_final = match (&req.proof, secret) {
+            (Proof::Cram { challenge, digest }, Some(s)) if cram::verify(s, challenge, digest) => {
+                None
+            }
+            (Proof::Scram(p), Some(s)) => match scram::verify(p, s) {
+                Some(v) => Some(v),
+                None => return Err(AuthFailure::Denied(AuthError::DigestMismatch)),
+            },
+            (Proof::Cram { .. } | Proof::Scram(_), _) => {
+                return Err(AuthFailure::Denied(AuthError::DigestMismatch));
+            }
+            _ => {
+                (self.auth)(req).map_err(AuthFailure::Denied)?;
+                None
+            }
+        };
+        Ok(Opened {
+            drop: self.drop.clone(),
+            server_final,
+        })
+    }
+
+    fn start_tls(&mut self) -> bool {
+        self.tls_at = Some(self.sent.len());
+        self.cfg.handshake_ok
     }
 
     fn event(&mut self, event: Event<'_>) {
@@ -173,6 +226,7 @@ impl<D: Maildrop + Clone> Host for SimHost<'_, D> {
                 announced, sent, ..
             } => self.mismatches.push((announced, sent)),
             Event::Discarded(n) => self.discarded.push(n),
+            Event::InputDropped(n) => self.dropped.push(n),
             Event::Reply { multiline } => {
                 let at = self.sent.len() + self.out.len();
                 // A reply taken back is replaced by another at its place.
@@ -198,13 +252,20 @@ pub fn run<D: Maildrop + Clone>(
         time: 2,
         nonce: 3,
     });
+    let caps = Capabilities::new(cfg.apop_only, "0.0.0").with_digests(!cfg.secrets.is_empty());
     let session_cfg = SessionConfig {
         start: cfg.start.clone(),
-        greeting: Greeting::new("sim.example", "0.0.0", false, challenge),
         apop_only: cfg.apop_only,
         update_on_abort: cfg.update_on_abort,
-        capabilities: capabilities(cfg.apop_only, "0.0.0"),
         max_auth_failures: cfg.max_auth_failures,
+        tls: cfg.tls,
+        clear_text: cfg.clear_text,
+        local: cfg.local,
+        ..SessionConfig::new(
+            Greeting::new("sim.example", "0.0.0", false, challenge),
+            caps,
+            Nonces::new([7; 32]),
+        )
     };
     let mut host = SimHost {
         cfg,
@@ -217,6 +278,8 @@ pub fn run<D: Maildrop + Clone>(
         discarded: Vec::new(),
         replies: Vec::new(),
         stopped: false,
+        tls_at: None,
+        dropped: Vec::new(),
     };
     let outcome = drive(&mut host, session_cfg);
     Transcript {
@@ -227,5 +290,7 @@ pub fn run<D: Maildrop + Clone>(
         size_mismatches: host.mismatches,
         replies: host.replies,
         discarded: host.discarded,
+        tls_at: host.tls_at,
+        dropped: host.dropped,
     }
 }

@@ -20,6 +20,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pop3_core::policy::ClearText;
+
+use crate::tls;
+
 /// The version printed in the greeting and by `-V`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -30,7 +34,7 @@ pub fn build_block_uid() -> u32 {
 }
 
 /// The one-line usage text (printed for a bad flag, with exit status 1).
-pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-f config-file]
+pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-l 0|1|2] [-p 0-4] [-f config-file]
        popper [flags] --popup HOST PROGRAM [ARGS...]
        popper [flags] --pop3d MAILDIR";
 
@@ -48,6 +52,8 @@ pub const HELP: &str = "  -d            log every command (never a password) and
   -b DIR        deliver the bulletins in DIR (NUMBER.name files)
   -t FILE       write the log to FILE instead of syslog (turns on -d)
   -T SECONDS    idle timeout (default 600; 0 = none)
+  -l 0|1|2      TLS: 0 none, 1 offer STLS, 2 TLS at once (port 995)
+  -p 0-4        passwords in clear: 0 default, 1 never, 2 always, 3 local, 4 tls
   -f FILE       read settings from FILE (`set NAME = VALUE` lines)
   --popup HOST PROGRAM [ARGS...]
                 the first link of a qmail checkpassword chain (as qmail-popup):
@@ -204,6 +210,11 @@ pub struct Config {
     /// `relay-ctrl-dir`: record each login for POP-before-SMTP as
     /// relay-ctrl-allow does (a file named by the client's address).
     pub relay_ctrl_dir: Option<PathBuf>,
+    /// `-p N` / `clear-text-password`: when a password may be sent in
+    /// clear. Default qpopper's `default`.
+    pub clear_text: ClearText,
+    /// `-l N` / `tls-support` and the `tls-*` settings.
+    pub tls: tls::Settings,
     /// How this process runs: a whole POP3 server (the default), or one
     /// link of a qmail checkpassword chain (`--popup`, `--pop3d`).
     pub mode: Mode,
@@ -246,6 +257,8 @@ impl Default for Config {
             checkpassword: None,
             checkpassword_timeout: Duration::ZERO,
             relay_ctrl_dir: None,
+            clear_text: ClearText::Default,
+            tls: tls::Settings::default(),
             mode: Mode::Serve,
             print_version: false,
             config_file: None,
@@ -557,6 +570,77 @@ const COMMON: &[Setting] = &[
         },
         show: |c| show_path(&c.relay_ctrl_dir),
     },
+    Setting {
+        name: "clear-text-password",
+        aliases: &[],
+        default: "default",
+        set: |c, v| {
+            c.clear_text = ClearText::from_name(v).ok_or_else(|| {
+                format!("\"{v}\" is not one of default, never, always, local, tls")
+            })?;
+            Ok(())
+        },
+        show: |c| c.clear_text.name().to_string(),
+    },
+    Setting {
+        name: "tls-support",
+        aliases: &[],
+        default: "none",
+        set: |c, v| {
+            c.tls.support = tls::Support::from_name(v)
+                .ok_or_else(|| format!("\"{v}\" is not one of none, stls, alternate-port"))?;
+            Ok(())
+        },
+        show: |c| c.tls.support.name().to_string(),
+    },
+    Setting {
+        name: "tls-server-cert-file",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.tls.cert_file = parse_optional_path(v)?;
+            Ok(())
+        },
+        show: |c| show_path(&c.tls.cert_file),
+    },
+    Setting {
+        name: "tls-private-key-file",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.tls.key_file = parse_optional_path(v)?;
+            Ok(())
+        },
+        show: |c| show_path(&c.tls.key_file),
+    },
+    Setting {
+        name: "tls-version",
+        aliases: &[],
+        default: "default",
+        set: |c, v| {
+            c.tls.versions = tls::Versions::parse(v)?;
+            Ok(())
+        },
+        show: |c| c.tls.versions.describe().to_string(),
+    },
+    Setting {
+        name: "tls-cipher-list",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            // COMPAT qpopper 4.1: an OpenSSL cipher string. rustls has no
+            // equivalent (it offers only its own AEAD suites); accepted so
+            // the file still loads, and logged as not applicable.
+            c.tls.cipher_list = (v != "false").then(|| v.to_string());
+            Ok(())
+        },
+        show: |c| {
+            c.tls
+                .cipher_list
+                .clone()
+                .unwrap_or_else(|| "(none)".to_string())
+        },
+    },
 ];
 
 /// The bulletin settings (the default feature `bulletins`).
@@ -651,6 +735,8 @@ struct Flags {
     file: Option<PathBuf>,
     #[cfg(feature = "bulletins")]
     bulldir: Option<PathBuf>,
+    tls: Option<tls::Support>,
+    clear_text: Option<ClearText>,
     mode: Mode,
 }
 
@@ -688,6 +774,12 @@ impl Config {
         #[cfg(feature = "bulletins")]
         if let Some(d) = flags.bulldir {
             cfg.bulldir = Some(d);
+        }
+        if let Some(t) = flags.tls {
+            cfg.tls.support = t;
+        }
+        if let Some(p) = flags.clear_text {
+            cfg.clear_text = p;
         }
         cfg.print_version = flags.version;
         cfg.mode = flags.mode;
@@ -825,7 +917,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                 's' => f.stats = true,
                 'R' => f.no_reverse = true,
                 'V' => f.version = true,
-                't' | 'T' | 'f' | 'b' => {
+                't' | 'T' | 'f' | 'b' | 'l' | 'p' => {
                     let attached = &opts[pos + c.len_utf8()..];
                     let value = if !attached.is_empty() {
                         attached.to_string()
@@ -845,6 +937,20 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                         #[cfg(not(feature = "bulletins"))]
                         'b' => {
                             return Err(ConfigError::Usage(format!("popper: -b: {NO_BULLETINS}")));
+                        }
+                        'l' => {
+                            f.tls = Some(tls::Support::from_number(&value).ok_or_else(|| {
+                                ConfigError::Usage(format!(
+                                    "popper: -l: \"{value}\" is not 0 (no TLS), 1 (STLS) or 2 (TLS at once)"
+                                ))
+                            })?)
+                        }
+                        'p' => {
+                            f.clear_text = Some(ClearText::from_number(&value).ok_or_else(|| {
+                                ConfigError::Usage(format!(
+                                    "popper: -p: \"{value}\" is not 0 (default), 1 (never), 2 (always), 3 (local) or 4 (tls)"
+                                ))
+                            })?)
                         }
                         _ => {
                             f.timeout = Some(
@@ -951,6 +1057,13 @@ fn parse_maildir(v: &str) -> Result<PathBuf, String> {
         parse_path(v)
     } else {
         parse_relative(v)
+    }
+}
+
+fn parse_optional_path(v: &str) -> Result<Option<PathBuf>, String> {
+    match v {
+        "false" => Ok(None),
+        p => parse_path(p).map(Some),
     }
 }
 

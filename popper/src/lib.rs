@@ -54,6 +54,7 @@ pub mod privilege;
 pub mod relay_ctrl;
 pub mod serve;
 pub mod sys;
+pub mod tls;
 
 #[cfg(test)]
 mod cited {

@@ -132,7 +132,13 @@ pub fn crypt(password: &[u8], hash: &[u8]) -> Option<Vec<u8>> {
 /// has none to give: then nothing that needs unpredictability (the APOP
 /// challenge) may be offered.
 pub fn try_random_u64() -> Option<u64> {
-    let mut v = [0u8; 8];
+    try_random_bytes::<8>().map(u64::from_ne_bytes)
+}
+
+/// `N` random bytes from the OS (getrandom(2)), or `None` when the kernel
+/// has none to give.
+pub fn try_random_bytes<const N: usize>() -> Option<[u8; N]> {
+    let mut v = [0u8; N];
     let mut got = 0;
     while got < v.len() {
         // SAFETY: the pointer and length describe the unfilled rest of `v`.
@@ -143,7 +149,7 @@ pub fn try_random_u64() -> Option<u64> {
             return None;
         }
     }
-    Some(u64::from_ne_bytes(v))
+    Some(v)
 }
 
 /// Random bits for unique names (temporary files): the OS's, else the

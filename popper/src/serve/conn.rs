@@ -7,6 +7,9 @@
 //! are seen through [`crate::sys::HANGUP`]. Replies collect in a buffer
 //! that is written out when the client has nothing more queued (so a
 //! pipelining client gets its replies in one write) or when it grows large.
+//!
+//! After STLS (or from the start on port 995) the same reads and writes go
+//! through [`Tls`]; nothing above this module knows the difference.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -17,6 +20,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 pub use pop3_core::drive::Input;
 
+use super::tls::Tls;
 use crate::limits::FLUSH_AT;
 use crate::maildrop::Output;
 
@@ -30,6 +34,8 @@ pub struct Conn<'a> {
     broken: bool,
     /// Bytes written to the client.
     pub written: u64,
+    /// The TLS layer, once started.
+    tls: Option<Box<Tls>>,
 }
 
 impl<'a> Conn<'a> {
@@ -43,6 +49,29 @@ impl<'a> Conn<'a> {
             out: Vec::with_capacity(FLUSH_AT + 4096),
             broken: false,
             written: 0,
+            tls: None,
+        }
+    }
+
+    /// Runs the TLS handshake (bounded; see [`Tls::handshake`]); from then
+    /// on every read and write is encrypted. Returns the version and
+    /// cipher suite, or why it failed.
+    pub fn start_tls(
+        &mut self,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<String, String> {
+        let tls = Tls::handshake(config, self.input, self.output, self.timeout)?;
+        let what = tls.describe();
+        self.tls = Some(Box::new(tls));
+        Ok(what)
+    }
+
+    /// Ends a TLS session cleanly (close_notify); nothing for plain text.
+    pub fn close(&mut self) {
+        if let Some(t) = self.tls.as_mut()
+            && !self.broken
+        {
+            t.close(self.output);
         }
     }
 
@@ -53,6 +82,9 @@ impl<'a> Conn<'a> {
 
     /// Reads what the client sent, waiting at most the idle timeout.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Input> {
+        if let Some(t) = self.tls.as_mut() {
+            return t.read(self.input, self.output, buf, self.timeout);
+        }
         let ms = match self.timeout {
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t.as_millis().min(i32::MAX as u128) as i32)
@@ -91,6 +123,18 @@ impl<'a> Conn<'a> {
         if self.broken {
             self.out.clear();
             return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if let Some(t) = self.tls.as_mut() {
+            let r = t.write_all(self.output, &self.out);
+            if r.is_err() {
+                // What reached the client is unknown: count none of it, so
+                // no RETR it may not have received to its end is marked.
+                self.broken = true;
+            } else {
+                self.written += self.out.len() as u64;
+            }
+            self.out.clear();
+            return r;
         }
         let mut done = 0;
         while done < self.out.len() {

@@ -29,6 +29,8 @@ pub struct LoggedIn {
     pub user: String,
     /// The open mailbox.
     pub drop: Box<dyn Maildrop>,
+    /// SCRAM-SHA-256's server-final message, if that was the login.
+    pub server_final: Option<String>,
 }
 
 /// The Maildir of a user: `setting` relative to their home, or absolute
@@ -50,6 +52,15 @@ fn check(cfg: &Config, log: &Log, timestamp: &str, req: &AuthRequest) -> auth::O
     };
     let offered = match &req.proof {
         Proof::Chain => return auth::check_chain(&req.user),
+        // CAPA offers these only where popper reads the APOP database
+        // itself (no checkpassword program, no password file).
+        Proof::Cram { challenge, digest } => {
+            let d = auth::Digest::Cram { challenge, digest };
+            return auth::check_digest(&req.user, d, &cfg.apop_db, &lists);
+        }
+        Proof::Scram(p) => {
+            return auth::check_digest(&req.user, auth::Digest::Scram(p), &cfg.apop_db, &lists);
+        }
         Proof::Pass(secret) => Offered::Pass(secret.expose()),
         Proof::Apop(digest) => {
             // COMPAT qpopper 2.53: every APOP attempt is logged.
@@ -93,10 +104,10 @@ pub fn authenticate(
     peer: &Peer,
     timestamp: &str,
     req: &AuthRequest,
-) -> Result<Account, AuthFailure> {
+) -> Result<(Account, Option<String>), AuthFailure> {
     let outcome = check(cfg, log, timestamp, req);
     match outcome.result {
-        Ok(a) => Ok(a),
+        Ok(a) => Ok((a, outcome.server_final)),
         Err(e) => {
             let shown = crate::log::printable(&req.user);
             match &e {
@@ -131,7 +142,7 @@ pub fn login(
     timestamp: &str,
     req: &AuthRequest,
 ) -> Result<LoggedIn, AuthFailure> {
-    let account = authenticate(cfg, log, peer, timestamp, req)?;
+    let (account, server_final) = authenticate(cfg, log, peer, timestamp, req)?;
     if let (Some(dir), Some(ip)) = (&cfg.relay_ctrl_dir, peer.ip) {
         let domain = std::env::var("DOMAIN").ok();
         if let Err(e) = crate::relay_ctrl::record(dir, ip, account.name(), domain.as_deref()) {
@@ -172,6 +183,7 @@ pub fn login(
         Ok(drop) => Ok(LoggedIn {
             user: account.name().to_string(),
             drop,
+            server_final,
         }),
         Err(e) => {
             log.notice(&format!(

@@ -10,18 +10,22 @@
 pub mod conn;
 pub mod login;
 pub mod popup;
+pub mod tls;
 
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use pop3_core::capa::capabilities;
+use pop3_core::capa::Capabilities;
 use pop3_core::command::Tokens;
-use pop3_core::drive::{Event, Host, Input, drive};
+use pop3_core::drive::{Event, Host, Input, Opened, drive};
 use pop3_core::error::AuthError;
 use pop3_core::greeting::{Challenge, Greeting};
 use pop3_core::line::Frame;
+use pop3_core::policy::Tls;
+use pop3_core::sasl::Nonces;
 use pop3_core::session::{AuthFailure, AuthRequest, SessionConfig, SessionEnd, Start};
 
 use self::conn::Conn;
@@ -53,7 +57,8 @@ pub fn exit_status(end: SessionEnd) -> ExitCode {
         SessionEnd::ClientGone
         | SessionEnd::TimedOut
         | SessionEnd::HungUp
-        | SessionEnd::AuthLimit => 3,
+        | SessionEnd::AuthLimit
+        | SessionEnd::TlsFailed => 3,
     })
 }
 
@@ -78,6 +83,36 @@ struct ServeHost<'a> {
     user: Option<String>,
     /// The last login was refused (not: its mailbox failed).
     denied: bool,
+    /// The TLS configuration STLS starts with, when it is offered.
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// What TLS this connection has to offer: the state the session starts in
+/// and the configuration STLS (or port 995's handshake) uses. Cert and key
+/// are read here, as root, before a byte from the client is looked at.
+fn tls_setup(cfg: &Config, log: &Log) -> (Tls, Option<Arc<rustls::ServerConfig>>) {
+    use crate::tls::Support;
+    if cfg.tls.support == Support::None {
+        return (Tls::Off, None);
+    }
+    if !matches!(cfg.mode, Mode::Serve) {
+        // A chain link: qmail-popup and qmail-pop3d have no TLS; a TLS
+        // tunnel in front of the chain is the way there.
+        log.notice("tls-support is ignored as a link of a checkpassword chain");
+        return (Tls::Off, None);
+    }
+    if cfg.tls.cipher_list.is_some() {
+        log.notice(
+            "tls-cipher-list is not applicable: rustls chooses its own cipher suites (TLS 1.3 AES-GCM and ChaCha20-Poly1305; TLS 1.2 ECDHE with AEAD only)",
+        );
+    }
+    match crate::tls::server_config(&cfg.tls) {
+        Ok(c) => (Tls::Offered, Some(c)),
+        Err(e) => {
+            log.err(&format!("TLS is not available: {e}"));
+            (Tls::Broken, None)
+        }
+    }
 }
 
 /// Serves one client on `input`/`output` until the session ends; returns
@@ -122,13 +157,32 @@ pub fn run(
         Mode::Pop3d { .. } => Start::Authenticated(chain_user().into_bytes()),
         _ => Start::Greeting,
     };
+    let (mut tls, tls_config) = tls_setup(cfg, log);
+    // CRAM-MD5 and SCRAM-SHA-256 need the users' secrets, which only the
+    // APOP database holds, and unpredictable challenges.
+    let seed = crate::sys::try_random_bytes::<32>();
+    let digests = matches!(cfg.mode, Mode::Serve)
+        && cfg.checkpassword.is_none()
+        && cfg.password_file.is_none()
+        && std::fs::symlink_metadata(&cfg.apop_db).is_ok()
+        && seed.is_some();
+    let caps = Capabilities::new(APOP_ONLY, VERSION).with_digests(digests);
+    let local = match peer.ip {
+        Some(ip) => ip.is_loopback(),
+        None => !peer.is_socket,
+    };
     let session = SessionConfig {
         start,
-        greeting: Greeting::new(&host, VERSION, cfg.shy, challenge),
         apop_only: APOP_ONLY,
         update_on_abort: cfg.update_on_abort,
-        capabilities: capabilities(APOP_ONLY, VERSION),
         max_auth_failures: cfg.max_auth_failures,
+        clear_text: cfg.clear_text,
+        local,
+        ..SessionConfig::new(
+            Greeting::new(&host, VERSION, cfg.shy, challenge),
+            caps,
+            Nonces::new(seed.unwrap_or([0; 32])),
+        )
     };
     log.debug(&format!(
         "(v{VERSION}) Servicing request from \"{}\" at {}",
@@ -143,8 +197,24 @@ pub fn run(
         conn: Conn::new(input, output, timeout),
         user: None,
         denied: false,
+        tls: None,
     };
+    // Port 995: TLS from the first byte, before the greeting.
+    if cfg.tls.support == crate::tls::Support::AlternatePort && tls != Tls::Off {
+        let Some(config) = tls_config else {
+            // The reason is logged; a client expecting TLS cannot be told.
+            return (SessionEnd::ServerFault, false);
+        };
+        if !h.handshake(config) {
+            return (SessionEnd::TlsFailed, false);
+        }
+        tls = Tls::Active;
+    } else if tls == Tls::Offered {
+        h.tls = tls_config;
+    }
+    let session = SessionConfig { tls, ..session };
     let end = drive(&mut h, session).end;
+    h.conn.close();
     let who = h.user.as_deref().unwrap_or("(none)");
     log.debug(&format!(
         "(v{VERSION}) Ending request from \"{who}\" at {}: {end:?}",
@@ -191,11 +261,18 @@ impl Host for ServeHost<'_> {
         crate::auth::may_use_pass(user, &self.cfg.apop_db)
     }
 
+    fn start_tls(&mut self) -> bool {
+        match self.tls.take() {
+            Some(config) => self.handshake(config),
+            None => false,
+        }
+    }
+
     fn login(
         &mut self,
         req: &AuthRequest,
         timestamp: Option<&str>,
-    ) -> Result<Box<dyn Maildrop>, AuthFailure> {
+    ) -> Result<Opened<Box<dyn Maildrop>>, AuthFailure> {
         let ts = timestamp.unwrap_or("");
         if let Mode::Popup { program, .. } = &self.cfg.mode {
             return Err(popup::hand_over(
@@ -209,14 +286,21 @@ impl Host for ServeHost<'_> {
             self.peer.resolve();
         }
         self.user = Some(u.user);
-        Ok(u.drop)
+        Ok(Opened {
+            drop: u.drop,
+            server_final: u.server_final,
+        })
     }
 
     fn event(&mut self, event: Event<'_>) {
         let log = self.log;
         let who = self.user.as_deref().unwrap_or("(none)");
         match event {
-            Event::Command(frame) => self.log_command(frame),
+            Event::Command { frame, secret } => self.log_command(frame, secret),
+            Event::InputDropped(n) => log.notice(&format!(
+                "{}: dropped {n} bytes sent in clear after STLS (a plaintext injection attempt, or a broken client)",
+                self.peer.describe()
+            )),
             Event::Reply { .. } => {}
             // Every -ERR is logged, as qpopper did: `user@client: -ERR text`.
             Event::ErrSent(line) => {
@@ -290,9 +374,33 @@ impl Host for ServeHost<'_> {
 }
 
 impl ServeHost<'_> {
+    /// The TLS handshake on the client connection, logged either way.
+    fn handshake(&mut self, config: Arc<rustls::ServerConfig>) -> bool {
+        match self.conn.start_tls(config) {
+            Ok(what) => {
+                self.log.notice(&format!(
+                    "TLS handshake with {}: {what}",
+                    self.peer.describe()
+                ));
+                true
+            }
+            Err(why) => {
+                self.log.notice(&format!(
+                    "TLS handshake with {} failed: {why}",
+                    self.peer.describe()
+                ));
+                false
+            }
+        }
+    }
+
     /// `-d`: every command, with the password masked.
-    fn log_command(&self, frame: &Frame<'_>) {
+    fn log_command(&self, frame: &Frame<'_>, secret: bool) {
         if !self.log.debug_enabled() {
+            return;
+        }
+        if secret {
+            self.log.debug("Received: (an authentication response)");
             return;
         }
         match frame {

@@ -45,7 +45,11 @@ pub fn hand_over(
     let (kind, secret): (Kind, &[u8]) = match &req.proof {
         Proof::Pass(s) => (Kind::Pop, s.expose()),
         Proof::Apop(d) => (Kind::Apop, d),
-        Proof::Chain => return AuthFailure::Denied(AuthError::BadPassword),
+        // Not offered as the first link (the chain's interface carries a
+        // password or an APOP digest only).
+        Proof::Chain | Proof::Cram { .. } | Proof::Scram(_) => {
+            return AuthFailure::Denied(AuthError::BadPassword);
+        }
     };
     let fail = |e: AuthError, why: String, delay: bool| {
         log.notice(&format!(

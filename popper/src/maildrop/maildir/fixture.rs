@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use pop3_core::capa::capabilities;
+use pop3_core::capa::Capabilities;
 use pop3_core::greeting::Greeting;
 use pop3_core::index::{Entry, Index, MsgIdx};
 use pop3_core::marks::Marks;
 use pop3_core::reply::Reply;
+use pop3_core::sasl::Nonces;
 use pop3_core::session::{Session, SessionConfig, Step};
 
 use super::{MaildirDrop, MaildirOptions};
@@ -129,21 +130,18 @@ fn expect_reply(step: Step<'_>, what: &str) -> Option<(MsgIdx, Option<u64>)> {
 /// Returns the marks the commit is given.
 pub fn session_marks(entries: Vec<Entry>, cmds: &[&str]) -> Marks {
     let index = Index::new(entries);
-    let cfg = SessionConfig {
-        start: pop3_core::session::Start::Greeting,
-        greeting: Greeting::new("test.example", "0.0.0", false, None),
-        apop_only: false,
-        update_on_abort: true,
-        capabilities: capabilities(false, "0.0.0"),
-        max_auth_failures: 0,
-    };
+    let cfg = SessionConfig::new(
+        Greeting::new("test.example", "0.0.0", false, None),
+        Capabilities::new(false, "0.0.0"),
+        Nonces::new([0; 32]),
+    );
     let mut s = Session::new(cfg);
     expect_reply(s.on_line(b"USER u"), "USER");
     match s.on_line(b"PASS secret") {
         Step::Authenticate(_) => {}
         other => panic!("PASS: {other:?}"),
     }
-    expect_reply(s.on_auth(Ok(index)), "login");
+    expect_reply(s.on_auth(Ok(index.into())), "login");
     for c in cmds {
         if let Some((msg, body_lines)) = expect_reply(s.on_line(c.as_bytes()), c) {
             s.on_sent(msg, body_lines);

@@ -428,7 +428,7 @@ fn a_hundred_thousand_commands() {
 
 #[test]
 fn capa_in_every_state() {
-    let caps = "+OK Capability list follows\r\nTOP\r\nUSER\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION popper-0.0.0\r\n.\r\n";
+    let caps = "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION popper-0.0.0\r\n.\r\n";
     assert_eq!(
         session("CAPA\r\n").text(),
         format!("{BANNER}{caps}-ERR POP EOF received\r\n{BYE}")

@@ -21,11 +21,12 @@ use crate::maildrop::mbox::lock::LockConfig;
 use crate::maildrop::mbox::recover;
 use crate::maildrop::mbox::scan::{self, Format, Scan};
 use crate::privilege::Dropped;
-use pop3_core::capa::capabilities;
+use pop3_core::capa::Capabilities;
 use pop3_core::greeting::Greeting;
 use pop3_core::index::{Index, MsgIdx};
 use pop3_core::marks::Marks;
 use pop3_core::reply::Reply;
+use pop3_core::sasl::Nonces;
 use pop3_core::session::{Session, SessionConfig, Step};
 
 // ---------------------------------------------------------------------
@@ -345,21 +346,18 @@ fn expect_reply(step: Step<'_>, what: &str) -> Option<(MsgIdx, Option<u64>)> {
 /// USER, PASS, `cmds`, QUIT. Returns the index and marks of the commit.
 fn session_marks(scan: &Scan, cmds: &[&str]) -> (Index, Marks) {
     let index = Index::new(super::super::entries(scan));
-    let cfg = SessionConfig {
-        start: pop3_core::session::Start::Greeting,
-        greeting: Greeting::new("test.example", "0.0.0", false, None),
-        apop_only: false,
-        update_on_abort: true,
-        capabilities: capabilities(false, "0.0.0"),
-        max_auth_failures: 0,
-    };
+    let cfg = SessionConfig::new(
+        Greeting::new("test.example", "0.0.0", false, None),
+        Capabilities::new(false, "0.0.0"),
+        Nonces::new([0; 32]),
+    );
     let mut s = Session::new(cfg);
     expect_reply(s.on_line(b"USER u"), "USER");
     match s.on_line(b"PASS secret") {
         Step::Authenticate(_) => {}
         other => panic!("PASS: {other:?}"),
     }
-    expect_reply(s.on_auth(Ok(index.clone())), "login");
+    expect_reply(s.on_auth(Ok(index.clone().into())), "login");
     for c in cmds {
         if let Some((msg, body_lines)) = expect_reply(s.on_line(c.as_bytes()), c) {
             s.on_sent(msg, body_lines);
