@@ -219,10 +219,14 @@ def inject(s):
     sock.sendall(b"STLS\r\nUSER pt_injected\r\n")
     out["stls"] = readline(sock).decode("utf-8", "replace")
     time.sleep(0.5)
+    # A socket with a timeout waits for data before any recv: peek in
+    # non-blocking mode.
+    sock.setblocking(False)
     try:
-        pending = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        pending = sock.recv(65536, socket.MSG_PEEK)
     except BlockingIOError:
         pending = b""
+    sock.settimeout(30)
     out["pending_before_handshake"] = pending.decode("latin-1")
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context(s).wrap_bio(incoming, outgoing, server_hostname=s.get("servername", s["host"]))
@@ -254,7 +258,10 @@ def inject(s):
     def line():
         while b"\n" not in buf:
             try:
-                buf.extend(tls.read(65536))
+                data = tls.read(65536)
+                if not data:  # close_notify
+                    raise EOFError("TLS closed by the server")
+                buf.extend(data)
             except ssl.SSLWantReadError:
                 sock.sendall(outgoing.read())
                 pump_in()
@@ -274,7 +281,10 @@ def inject(s):
     try:
         while True:
             try:
-                buf.extend(tls.read(65536))
+                data = tls.read(65536)
+                if not data:  # close_notify
+                    break
+                buf.extend(data)
             except ssl.SSLWantReadError:
                 pump_in()
     except (EOFError, ssl.SSLError, OSError):

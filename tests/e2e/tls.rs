@@ -155,6 +155,7 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
             Ok(n) => v.extend_from_slice(&buf[..n]),
             // A reset after a TLS alert is a close too.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return v,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => panic!("read: {e} after {v:?}"),
         }
     }
@@ -360,9 +361,15 @@ fn curl(args: &[String]) -> Output {
         .output_within(LIMIT)
 }
 
-/// curl's arguments to reach localhost:port as 127.0.0.1 only.
-fn resolve(port: u16) -> String {
-    format!("--resolve=localhost:{port}:127.0.0.1")
+/// curl's arguments to reach localhost:port at 127.0.0.1 only (never
+/// ::1, where nothing listens).
+fn resolve(port: u16) -> Vec<String> {
+    vec!["--resolve".into(), format!("localhost:{port}:127.0.0.1")]
+}
+
+/// [`resolve`] and `rest`.
+fn with_resolve(port: u16, rest: &[String]) -> Vec<String> {
+    [resolve(port), rest.to_vec()].concat()
 }
 
 /// One mpop run (keeping the mail) into maildir `md`, or with `md` None
@@ -399,14 +406,27 @@ fn mpop(
     };
     match md {
         Some(md) => cmd.arg(format!("--delivery=maildir,{}", md.display())),
-        None => cmd.arg("--auth-only"),
+        None => cmd.args(["--auth-only", "--delivery=mda,/bin/true"]),
     };
     cmd.env("HOME", &sb.dir).output_within(LIMIT)
 }
 
-/// A fetchmail run with `options` for the poll of localhost (connecting
-/// to 127.0.0.1), delivering into `out`.
-fn fetchmail(sb: &Sandbox, port: u16, u: &TestUser, options: &str, out: &Path) -> Output {
+/// A fetchmail run polling localhost (connecting to 127.0.0.1) with
+/// `auth` (password, cram-md5; or apop) and the user options
+/// `options` (ssl, sslproto, sslcertck ...), delivering into `out`.
+fn fetchmail(
+    sb: &Sandbox,
+    port: u16,
+    u: &TestUser,
+    auth: &str,
+    options: &str,
+    out: &Path,
+) -> Output {
+    // APOP is a protocol to fetchmail, not an auth method.
+    let (proto, auth) = match auth {
+        "apop" => ("apop", "password"),
+        a => ("pop3", a),
+    };
     let rc = sb.dir.join(format!(
         "fetchmailrc-{}",
         out.file_name().unwrap().to_string_lossy()
@@ -414,7 +434,7 @@ fn fetchmail(sb: &Sandbox, port: u16, u: &TestUser, options: &str, out: &Path) -
     std::fs::write(
         &rc,
         format!(
-            "set no syslog\npoll localhost via 127.0.0.1 protocol pop3 port {port} {options}\n  user \"{}\" password \"{}\" fetchall no rewrite\n  mda \"/bin/sh -c 'cat > {}/msg.$$'\"\n",
+            "set no syslog\npoll localhost via 127.0.0.1 protocol {proto} port {port} auth {auth}\n  user \"{}\" password \"{}\" sslcommonname localhost {options} fetchall no rewrite\n  mda \"/bin/sh -c 'cat > {}/msg.$$'\"\n",
             u.name,
             u.password,
             out.display()
@@ -757,11 +777,14 @@ fn curl_pop3s_retrieves_the_tricky_set_byte_exact() {
     sb.write_spool(&bob, &mbox(&msgs));
     let base = format!("pop3s://{}:{}@localhost:{port}/", bob.name, bob.password);
     // UIDL over TLS too (curl's custom request).
-    let o = curl(&[resolve(port), base.clone(), "-X".into(), "UIDL".into()]);
+    let o = curl(&with_resolve(
+        port,
+        &[base.clone(), "-X".into(), "UIDL".into()],
+    ));
     assert!(o.status.success(), "{}", text(&o));
     let uidl = String::from_utf8(o.stdout).unwrap().replace("\r\n", "\n");
     let want = expected(&msgs, &uidl);
-    let mut args = vec![resolve(port)];
+    let mut args = resolve(port);
     for n in 1..=msgs.len() {
         args.push(format!("{base}{n}"));
         args.push("-o".into());
@@ -794,7 +817,7 @@ fn curl_ssl_reqd_uses_stls_and_retrieves_byte_exact() {
     sb.write_spool(&bob, &mbox(&msgs));
     let want = expected(&msgs, &uidl_plain(port, &bob));
     let base = format!("pop3://{}:{}@localhost:{port}/", bob.name, bob.password);
-    let mut args = vec![resolve(port), "--ssl-reqd".into()];
+    let mut args = with_resolve(port, &["--ssl-reqd".into()]);
     for n in 1..=msgs.len() {
         args.push(format!("{base}{n}"));
         args.push("-o".into());
@@ -814,11 +837,13 @@ fn curl_ssl_reqd_uses_stls_and_retrieves_byte_exact() {
     // Without STLS on offer, --ssl-reqd fails (curl: 64, "Requested SSL
     // level failed") rather than sending the password in clear.
     let (_sb2, plain) = serve("tls-curl-nostls", &[], &good(), false);
-    let o = curl(&[
-        resolve(plain),
-        "--ssl-reqd".into(),
-        format!("pop3://{}:{}@localhost:{plain}/", bob.name, bob.password),
-    ]);
+    let o = curl(&with_resolve(
+        plain,
+        &[
+            "--ssl-reqd".into(),
+            format!("pop3://{}:{}@localhost:{plain}/", bob.name, bob.password),
+        ],
+    ));
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
 }
 
@@ -837,12 +862,14 @@ fn curl_logs_in_with_each_mechanism_over_tls() {
         ("AUTH=CRAM-MD5", &apop),
         ("AUTH=+APOP", &apop),
     ] {
-        let o = curl(&[
-            resolve(port),
-            "--login-options".into(),
-            opt.into(),
-            format!("pop3s://{}:{}@localhost:{port}/", u.name, u.password),
-        ]);
+        let o = curl(&with_resolve(
+            port,
+            &[
+                "--login-options".into(),
+                opt.into(),
+                format!("pop3s://{}:{}@localhost:{port}/", u.name, u.password),
+            ],
+        ));
         assert!(o.status.success(), "{opt}: {}", text(&o));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout).lines().count(),
@@ -868,41 +895,45 @@ fn fetchmail_over_tls_downloads_byte_exact() {
     let ca = pki().ca.display().to_string();
     // --ssl on the TLS port, USER/PASS; STLS with --sslproto (required),
     // USER/PASS, APOP and CRAM-MD5.
-    let runs: Vec<(&Sandbox, u16, &TestUser, String, &str)> = vec![
+    let runs: Vec<(&Sandbox, u16, &TestUser, &str, String, &str)> = vec![
         (
             &sb,
             port,
             &bob,
-            format!("auth password ssl sslcertck sslcertfile {ca}"),
+            "password",
+            format!("ssl sslcertck sslcertfile {ca}"),
             "995-pass",
         ),
         (
             &sb1,
             port1,
             &bob,
-            format!("auth password sslproto tls1.2+ sslcertck sslcertfile {ca}"),
+            "password",
+            format!("sslproto tls1.2+ sslcertck sslcertfile {ca}"),
             "stls-pass",
         ),
         (
             &sb1,
             port1,
             &apop,
-            format!("auth apop sslproto tls1.2+ sslcertck sslcertfile {ca}"),
+            "apop",
+            format!("sslproto tls1.2+ sslcertck sslcertfile {ca}"),
             "stls-apop",
         ),
         (
             &sb,
             port,
             &apop,
-            format!("auth cram-md5 ssl sslcertck sslcertfile {ca}"),
+            "cram-md5",
+            format!("ssl sslcertck sslcertfile {ca}"),
             "995-cram",
         ),
     ];
-    for (sb, port, u, opts, what) in runs {
+    for (sb, port, u, auth, opts, what) in runs {
         sb.write_spool(u, &mbox(&msgs));
         let out = sb.dir.join(format!("fetched-{what}"));
         std::fs::create_dir(&out).unwrap();
-        let o = fetchmail(sb, port, u, &opts, &out);
+        let o = fetchmail(sb, port, u, auth, &opts, &out);
         let log = text(&o);
         assert!(o.status.success(), "fetchmail {what}: {log}");
         check_lf_download(&out, &msgs, &log);
@@ -1112,7 +1143,7 @@ fn every_client_refuses(name: &str, cert: &Path, why: &[&str]) {
             bob.name,
             bob.password
         );
-        let mut args = vec![resolve(port), url];
+        let mut args = with_resolve(port, &[url]);
         if stls {
             args.push("--ssl-reqd".into());
         }
@@ -1137,12 +1168,12 @@ fn every_client_refuses(name: &str, cert: &Path, why: &[&str]) {
         let out = s.dir.join(format!("fetchmail-{stls}"));
         std::fs::create_dir(&out).unwrap();
         let opts = format!(
-            "auth password {} sslcertck sslcertfile {}",
+            "{} sslcertck sslcertfile {}",
             if stls { "sslproto tls1.2+" } else { "ssl" },
             p.ca.display()
         );
         s.write_spool(&bob, &mbox(&[Message::new("a@example.com", "m", "x")]));
-        let o = fetchmail(s, port, &bob, &opts, &out);
+        let o = fetchmail(s, port, &bob, "password", &opts, &out);
         if o.status.success() || !read_dir(&out).is_empty() {
             failures.push(format!("fetchmail stls={stls}: {}", text(&o)));
         }
@@ -1725,6 +1756,9 @@ fn the_clear_text_policy_matrix() {
     ];
     let mut jobs: Vec<Job<Vec<String>>> = Vec::new();
     for policy in 0..=4u8 {
+        // One user may have one session at a time: a policy's two
+        // places run one after the other, the policies in parallel.
+        let mut inner: Vec<Job<Vec<String>>> = Vec::new();
         for from in [Peer::Loopback, Peer::Elsewhere] {
             let port = 1100 + u16::from(policy);
             let (host, ns) = match from {
@@ -1741,7 +1775,7 @@ fn the_clear_text_policy_matrix() {
                     cases.push((tls, *what, *method));
                 }
             }
-            jobs.push(Box::new(move || {
+            inner.push(Box::new(move || {
                 let answers = pop_tls(&sessions, Some(&ns));
                 let mut bad = Vec::new();
                 for ((tls, what, method), a) in cases.iter().zip(&answers) {
@@ -1798,6 +1832,9 @@ fn the_clear_text_policy_matrix() {
                 bad
             }));
         }
+        jobs.push(Box::new(move || {
+            inner.into_iter().flat_map(|j| j()).collect()
+        }));
     }
     let bad: Vec<String> = run_parallel(jobs).into_iter().flatten().collect();
     // Every session came from where the cell says.
