@@ -1745,11 +1745,12 @@ fn the_clear_text_policy_matrix() {
         sb.inetd_conf(&conf, port);
         servers.push(sb);
     }
-    // The methods: USER/PASS and AUTH PLAIN by a user without an APOP
-    // record, APOP by one with a record, USER/PASS and AUTH PLAIN by her.
-    let methods: [(&str, &str, &TestUser); 5] = [
+    // The methods: USER/PASS, AUTH PLAIN and AUTH LOGIN by a user
+    // without an APOP record, APOP by one with a record, USER/PASS and AUTH PLAIN by her.
+    let methods: [(&str, &str, &TestUser); 6] = [
         ("USER/PASS", "user", &bob),
         ("AUTH PLAIN", "plain", &bob),
+        ("AUTH LOGIN", "login", &bob),
         ("APOP", "apop", &apop),
         ("USER/PASS (APOP user)", "user", &alice),
         ("AUTH PLAIN (APOP user)", "plain", &alice),
@@ -1855,4 +1856,41 @@ fn the_clear_text_policy_matrix() {
     );
     drop(servers);
     drop(pair);
+}
+
+#[test]
+fn a_connection_level_refusal_is_the_same_for_every_name() {
+    // never and tls refuse at USER before looking the name up: a user
+    // with an APOP record, one without, root and nobody all get the
+    // same answer; AUTH PLAIN and LOGIN are refused alike, and CAPA
+    // offers neither USER nor them.
+    for (policy, want) in [("1", NEVER), ("4", TLS_ONLY)] {
+        let (_sb, port) = serve(
+            "tls-policy-names",
+            &["-l", "1", "-p", policy],
+            &good(),
+            true,
+        );
+        let mut p = Pop::connect(port);
+        for name in ["pt_alice", "pt_bob", "root", "pt_nosuch_user_x"] {
+            assert_eq!(p.cmd(&format!("USER {name}")), want, "-p {policy} {name}");
+        }
+        let r = p.cmd(&format!("AUTH PLAIN {}", b64(b"\0pt_bob\0whatever")));
+        assert_eq!(r, want, "-p {policy} AUTH PLAIN");
+        let r = p.cmd("AUTH LOGIN");
+        assert_eq!(r, want, "-p {policy} AUTH LOGIN");
+        let c = capa(&mut p);
+        assert!(!c.contains(&"USER".to_string()), "{c:?}");
+        assert!(
+            c.contains(&"SASL SCRAM-SHA-256 CRAM-MD5".to_string()),
+            "{c:?}"
+        );
+        let (s, body) = p.multi("AUTH");
+        assert!(s.starts_with("+OK"), "{s}");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "SCRAM-SHA-256\r\nCRAM-MD5\r\n"
+        );
+        p.cmd("QUIT");
+    }
 }
