@@ -433,12 +433,21 @@ fn the_bulletin_free_build_refuses_b_and_the_settings_clearly() {
 }
 
 /// The bulletin example of the README, as an administrator would paste
-/// it: the text between `<<'END'` and `END`.
+/// it: the text between `<<'END'` and `END` of the here-document written
+/// into `/var/spool/bulls/` (the README has other here-documents).
 fn readme_bulletin() -> (String, String) {
     let readme = std::fs::read_to_string(popper_e2e::bins::root().join("README.md")).unwrap();
-    let (head, rest) = readme
-        .split_once("<<'END'\n")
+    let at = readme
+        .match_indices("<<'END'\n")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            readme[..i]
+                .rsplit('\n')
+                .next()
+                .is_some_and(|l| l.contains("/var/spool/bulls/"))
+        })
         .expect("the README's bulletin example");
+    let (head, rest) = (&readme[..at], &readme[at + "<<'END'\n".len()..]);
     let name = head
         .rsplit("/var/spool/bulls/")
         .next()
