@@ -58,8 +58,13 @@ else:
     except poplib.error_proto as e:
         print("clear:", e.args[0].decode())
     p.stls(context=ctx)
-p.user(user)
-p.pass_(password)
+if mode == "tls":
+    import base64
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    print("auth:", p._shortcmd("AUTH PLAIN " + token).decode())
+else:
+    p.user(user)
+    p.pass_(password)
 print("stat:", p.stat()[0])
 print("cipher:", p.sock.cipher()[1])
 p.quit()
@@ -77,6 +82,9 @@ p.quit()
     );
     assert!(text.contains("stat: 1"), "{text}");
     assert!(text.contains("cipher: TLSv1.3"), "{text}");
+    if mode == "tls" {
+        assert!(text.contains("auth: +OK"), "AUTH PLAIN: {text}");
+    }
     if mode == "stls" {
         assert!(
             text.contains("clear: -ERR [AUTH] You must use TLS/SSL or stronger authentication"),
