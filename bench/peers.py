@@ -9,10 +9,11 @@ directory's mail/ is bound over /var/mail and a private home over the user's,
 so no system file is touched. Inside, one openbsd-inetd serves popper, popa3d
 and the two floors (a trivial program; `cat` of the mailbox) on loopback
 ports, and Dovecot runs as its own pop3 service on another, all as they are
-deployed. One client (this file) drives every server the same way; every
-scenario runs the servers interleaved (popper, popa3d, Dovecot, popper, ...),
-each reply is checked, and the table of medians and ratios is printed and
-written to bench/RESULTS.md.
+deployed; for the TLS rows popper -l 2 and bench/tls-floor from the same
+inetd, and a Dovecot with ssl = required. One client (this file) drives every
+server the same way; every scenario runs the servers interleaved (popper,
+popa3d, Dovecot, popper, ...), each reply is checked, and the table of
+medians and ratios is printed and written to bench/RESULTS.md.
 
 Every failure raises BenchError: the message is printed, the exit status is
 1, and the run stops.
@@ -26,6 +27,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -53,9 +55,12 @@ class Pop:
     fetchmail and most clients talk; multi-line bodies are counted, not kept,
     unless asked for."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls=None):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=600)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            # Implicit TLS (port 995): the handshake before the greeting.
+            self.s = tls.wrap_socket(self.s, server_hostname="localhost")
         self.buf = bytearray(4 << 20)
         self.view = memoryview(self.buf)
         self.pending = b""
@@ -193,8 +198,8 @@ class Memory:
 # Scenarios
 
 
-def login(a, port):
-    p = Pop(port)
+def login(a, port, tls=None):
+    p = Pop(port, tls)
     g = p.line()
     if not g.startswith("+OK"):
         raise BenchError(f"greeting: {g}")
@@ -220,11 +225,13 @@ def quit(p):
     p.close()
 
 
-def sessions(a, port, n):
-    """(a): n sequential USER/PASS + STAT + QUIT sessions; sessions/s."""
+def sessions(a, port, n, tls=None):
+    """(a): n sequential USER/PASS + STAT + QUIT sessions; sessions/s.
+    With `tls` (a client context), each session over implicit TLS: a full
+    handshake before the greeting, as on port 995."""
     t0 = time.monotonic()
     for _ in range(n):
-        p = login(a, port)
+        p = login(a, port, tls)
         count, _ = stat(p)
         if count != a.small_count:
             raise BenchError(f"STAT says {count} messages, the small mailbox has {a.small_count}")
@@ -248,10 +255,10 @@ def check(a, port, count):
     return {"time": t, "rss": mem.mailbox, "rss_all": mem.overall}
 
 
-def download(a, port, count, delete):
+def download(a, port, count, delete, tls=None):
     """(c) RETR every message, or (d) RETR and DELE every message; QUIT."""
     t0 = time.monotonic()
-    p = login(a, port)
+    p = login(a, port, tls)
     mem = Memory(port, p.local_port)
     n, _ = stat(p)
     if n != count:
@@ -277,12 +284,15 @@ def download(a, port, count, delete):
     }
 
 
-def download_pipelined(a, port, count):
+def download_pipelined(a, port, count, tls=None):
     """(c) pipelined: every RETR sent at once (RFC 2449 PIPELINING; popper,
     popa3d and Dovecot all read commands queued behind one another), the
     replies counted as they stream back. What the server can send when the
-    client never waits a round trip; compare it with the `cat` floor."""
-    p = login(a, port)
+    client never waits a round trip; compare it with the `cat` floor.
+    Over TLS the commands are sent before the first read, from this
+    thread (an SSL connection must not be used by two threads at once);
+    they fit in the socket buffers, so nothing waits for the reader."""
+    p = login(a, port, tls)
     n, _ = stat(p)
     if n != count:
         raise BenchError(f"STAT: {n} messages, want {count}")
@@ -297,7 +307,13 @@ def download_pipelined(a, port, count):
             sender_error.append(e)
 
     t1 = time.monotonic()
-    sender = threading.Thread(target=send)
+    if tls is not None:
+        if len(commands) > 1 << 20:
+            raise BenchError("pipelined RETR over TLS: too many commands to send before reading")
+        sender = threading.Thread(target=lambda: None)
+        send()
+    else:
+        sender = threading.Thread(target=send)
     sender.start()
     # Each reply ends CRLF.CRLF, which dot-stuffing keeps out of bodies;
     # one reply's terminator cannot overlap the next reply's "+OK".
@@ -372,11 +388,12 @@ def qpopper_copies(a, src, keep):
     return {"time": t}
 
 
-def spawn_floor(port, n):
-    """A trivial program from the same inetd: connect, greeting, QUIT."""
+def spawn_floor(port, n, tls=None):
+    """A trivial program from the same inetd: connect, greeting, QUIT.
+    With `tls`: bench/tls-floor instead, the TLS handshake before the greeting."""
     t0 = time.monotonic()
     for _ in range(n):
-        p = Pop(port)
+        p = Pop(port, tls)
         if not p.line().startswith("+OK"):
             raise BenchError("spawn floor: no greeting")
         try:
@@ -389,12 +406,16 @@ def spawn_floor(port, n):
     return {"rate": n / (time.monotonic() - t0)}
 
 
-def cat_floor(port, size):
+def cat_floor(port, size, tls=None):
     """`cat` of the mailbox through the same inetd and socket path, read by
     the same loop as the pipelined RETR (which counts reply terminators in
     every chunk: at these rates that is a good part of the client's CPU),
-    so that the floor is what this client can receive at all."""
+    so that the floor is what this client can receive at all. With `tls`:
+    through bench/tls-floor, timed from the end of the handshake."""
     s = socket.create_connection(("127.0.0.1", port), timeout=600)
+    if tls is not None:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = tls.wrap_socket(s, server_hostname="localhost")
     buf = bytearray(4 << 20)
     t0 = time.monotonic()
     got = 0
@@ -412,11 +433,14 @@ def cat_floor(port, size):
     return {"mbps": got / t / 1e6, "time": t}
 
 
-def round_trip(port, n=2000):
+def round_trip(port, n=2000, tls=None):
     """One request-response round trip through the same inetd and socket
-    path (`cat` echoing a command-sized line): median of n."""
+    path (`cat` echoing a command-sized line): median of n. With `tls`:
+    through bench/tls-floor echoing."""
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls is not None:
+        s = tls.wrap_socket(s, server_hostname="localhost")
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -528,6 +552,9 @@ def start_servers(a):
     procs = []
     a.ports = {k: free_port() for k in ("popper", "popa3d", "spawn", "cat", "echo", "dovecot",
                                         "popper-maildir", "dovecot-maildir")}
+    inetd_tls = []
+    if a.tls:
+        inetd_tls = tls_setup(a)
     conf = os.path.join(a.work, "popper.conf")
     with open(conf, "w") as f:
         f.write("# popper as deployed: defaults\n")
@@ -544,11 +571,13 @@ def start_servers(a):
         f.write(f"127.0.0.1:{p['cat']} stream tcp nowait.100000 root /bin/cat cat {a.large_path}\n")
         f.write(f"127.0.0.1:{p['echo']} stream tcp nowait.100000 root /bin/cat cat\n")
         f.write(f"127.0.0.1:{p['popper-maildir']} stream tcp nowait.100000 root {a.popper} popper -f {md_conf}\n")
+        for line in inetd_tls:
+            f.write(line + "\n")
     log = open(os.path.join(a.work, "inetd.log"), "wb")
     inetd = subprocess.Popen(["/usr/sbin/inetd", "-d", inetd_conf], stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     procs.append(inetd)
-    for k in ("popper", "popa3d", "spawn", "cat", "echo", "popper-maildir"):
+    for k in ("popper", "popa3d", "spawn", "cat", "echo", "popper-maildir") + (TLS_INETD if a.tls else ()):
         wait_port(a.ports[k], inetd, "inetd")
     dc = os.path.join(a.work, "dovecot")
     os.makedirs(os.path.join(dc, "run"), exist_ok=True)
@@ -574,6 +603,20 @@ def start_servers(a):
                                stdin=subprocess.DEVNULL, start_new_session=True)
     procs.append(dovecot)
     wait_port(a.ports["dovecot-maildir"], dovecot, "dovecot (Maildir)")
+    if a.tls:
+        # The TLS rows' Dovecot: a third instance, pop3s only, ssl = required.
+        dc = os.path.join(a.work, "dovecot-tls")
+        os.makedirs(os.path.join(dc, "run"), exist_ok=True)
+        os.makedirs(os.path.join(dc, "state"), exist_ok=True)
+        dconf = os.path.join(dc, "dovecot.conf")
+        with open(dconf, "w") as f:
+            f.write(DOVECOT_TLS_CONF.format(dir=dc, port=a.ports["dovecot-tls"],
+                                            cert=a.tls_cert, key=a.tls_key))
+        dlog = open(os.path.join(dc, "stderr.log"), "wb")
+        dovecot = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=dlog, stderr=dlog,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        procs.append(dovecot)
+        wait_port(a.ports["dovecot-tls"], dovecot, "dovecot (TLS)")
     return procs
 
 
@@ -639,6 +682,164 @@ service pop3-login {{
   }}
 }}
 """
+
+# --------------------------------------------------------------------------
+# The TLS rows (a-tls), (c-tls): implicit TLS, port-995 style
+
+TLS_SERVERS = ["popper", "dovecot"]
+TLS_NO_POPA3D = "– (no TLS)"
+# The ports the same openbsd-inetd serves for the TLS rows: popper -l 2 and
+# the three bench/tls-floor floors.
+TLS_INETD = ("popper-tls", "tls-spawn", "tls-cat", "tls-echo")
+
+# Dovecot for the TLS rows: the mbox one, with the pop3s listener only and
+# ssl = required, the same certificate and key as popper and the floor.
+DOVECOT_TLS_CONF = """\
+protocols = pop3
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/state
+instance_name = popper-bench-tls
+log_path = {dir}/dovecot.log
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {{
+  driver = shadow
+}}
+userdb {{
+  driver = passwd
+}}
+mail_location = mbox:~/mail:INBOX=/var/mail/%u
+mail_privileged_group = mail
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    port = {port}
+    ssl = yes
+  }}
+}}
+"""
+
+
+def tls_setup(a):
+    """The test certificate (ECDSA P-256, self-signed for localhost, in the
+    bench's private directory; the key PKCS#8, root's, 0600, as popper
+    requires), popper's -f file, the floors and the client's
+    context; returns the inetd lines."""
+    d = os.path.join(a.work, "tls")
+    os.mkdir(d, 0o700)
+    a.tls_key = os.path.join(d, "key.pem")
+    a.tls_cert = os.path.join(d, "cert.pem")
+    old = os.umask(0o077)
+    try:
+        sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", a.tls_key)
+    finally:
+        os.umask(old)
+    os.chmod(a.tls_key, 0o600)
+    sh("openssl", "req", "-x509", "-new", "-key", a.tls_key, "-subj", "/CN=localhost",
+       "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "30", "-out", a.tls_cert)
+    # The client: TLS 1.3 only, the certificate verified (the same work for
+    # every server), no session kept, so every session is a full handshake.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(a.tls_cert)
+    a.tls_ctx = ctx
+    for k in TLS_INETD + ("dovecot-tls",):
+        a.ports[k] = free_port()
+    conf = os.path.join(a.work, "popper-tls.conf")
+    with open(conf, "w") as f:
+        f.write("# popper on port 995 (-l 2): defaults, the bench's certificate\n"
+                f"set tls-server-cert-file = {a.tls_cert}\n"
+                f"set tls-private-key-file = {a.tls_key}\n")
+    lines = [f"127.0.0.1:{a.ports['popper-tls']} stream tcp nowait.100000 root {a.popper} popper -l 2 -f {conf}"]
+    # The floors: bench/tls-floor (rustls, popper's provider and settings)
+    # per connection from the same inetd, doing nothing else.
+    for k, mode in (("tls-spawn", "greet"), ("tls-cat", f"cat {a.medium_path}"), ("tls-echo", "echo")):
+        lines.append(f"127.0.0.1:{a.ports[k]} stream tcp nowait.100000 root {a.tls_floor} tls-floor "
+                     f"{a.tls_cert} {a.tls_key} {mode}")
+    return lines
+
+
+def tls_probe(a, port, what):
+    """What a server negotiates with this client (version, suite), and the
+    key exchange group as `openssl s_client` (the same OpenSSL defaults)
+    reports it. Untimed."""
+    p = Pop(port, a.tls_ctx)
+    version, suite = p.s.version(), p.s.cipher()[0]
+    p.close()
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-brief",
+                        "-CAfile", a.tls_cert, "-verify_hostname", "localhost"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode(errors="replace")
+    group = "?"
+    for line in out.splitlines():
+        if "Temp Key:" in line:
+            group = line.split(":", 1)[1].split(",")[0].strip()
+    if "Verification: OK" not in out:
+        raise BenchError(f"{what}: openssl s_client does not verify the bench certificate:\n{out}")
+    return version, suite, group
+
+
+def tls_rows(a, res, sizes):
+    """(a-tls) and (c-tls); see bench/README.md. The floor is measured in
+    every round beside the servers (a third column, interleaved)."""
+    port = {"popper": a.ports["popper-tls"], "dovecot": a.ports["dovecot-tls"]}
+    seen = {s: tls_probe(a, port[s], s) for s in TLS_SERVERS}
+    seen["floor"] = tls_probe(a, a.ports["tls-spawn"], "the TLS floor")
+    res["tls_seen"] = seen
+    print("TLS negotiated: " + "; ".join(f"{s} {' '.join(v)}" for s, v in seen.items()), flush=True)
+    if len(set(seen.values())) != 1:
+        raise BenchError(f"the TLS servers negotiate different parameters with the client: {seen}")
+    ctx = a.tls_ctx
+    both = TLS_SERVERS + ["floor"]
+
+    row = "(a-tls) sessions/s over TLS, small mailbox"
+    print(f"{row}: {a.tls_sessions} sessions a run, {a.repeats} runs each ...", flush=True)
+    set_spool(a, a.small_path)
+    for s in TLS_SERVERS:  # warm-up (Dovecot builds its index)
+        sessions(a, port[s], 3, ctx)
+    rounds(a, res, both,
+           lambda s: (spawn_floor(a.ports["tls-spawn"], a.tls_sessions, ctx) if s == "floor"
+                      else sessions(a, port[s], a.tls_sessions, ctx)),
+           [row], lambda r: f"{r['rate']:.1f} sessions/s")
+
+    path, meta = sizes["medium"]
+    label = a.labels["medium"]
+    count = meta["messages"]
+    row = f"(c-tls) RETR all pipelined over TLS, {label}: MB/s at the client"
+    print(f"{row} ...", flush=True)
+    set_spool(a, path)
+    for s in TLS_SERVERS:  # warm-up
+        download_pipelined(a, port[s], count, ctx)
+    rounds(a, res, both,
+           lambda s: (cat_floor(a.ports["tls-cat"], meta["bytes"], ctx) if s == "floor"
+                      else download_pipelined(a, port[s], count, ctx)),
+           [row], lambda r: f"{r['mbps']:.0f} MB/s")
+
+    rows = [f"(c-tls) RETR all over TLS, {label}: MB/s at the client",
+            f"(c-tls) RETR all over TLS, {label}: whole session"]
+    print(f"{rows[0]} (one at a time, a fresh copy each run) ...", flush=True)
+    for rep in range(a.repeats):
+        for s in both:
+            if s == "floor":
+                r = {"rtt": round_trip(a.ports["tls-echo"], 2000, ctx)}
+                print(f"  run {rep + 1} floor: round trip {r['rtt'] * 1e6:.0f} µs", flush=True)
+            else:
+                set_spool(a, path)
+                settle(a)
+                r = download(a, port[s], count, False, ctx)
+                print(f"  run {rep + 1} {s}: {gen.fmt_t(r['time'])}, {r['mbps']:.0f} MB/s", flush=True)
+            for k in rows:
+                res.setdefault((k, s), []).append(r)
+    for key in [k for k in list(res) if isinstance(k, tuple) and k[0].startswith(("(a-tls)", "(c-tls)"))]:
+        res[(key[0], "popa3d")] = TLS_NO_POPA3D
+    set_spool(a, a.small_path)
+
 # --------------------------------------------------------------------------
 # The Maildir rows (m1)-(m4): popper and Dovecot on the same ~/Maildir
 
@@ -1160,6 +1361,23 @@ def table(a, res):
         for sc in ("b", "c", "d"):
             row(f"(e) peak RSS after login, ({sc}) {label}", "rss", fmt_rss, False)
         row(f"(e) peak RSS of the whole process, (b) {label}", "rss_all", fmt_rss, False)
+    if "tls_seen" in res:
+        def floor_med(name, key):
+            return statistics.median(x[key] for x in res[(name, "floor")])
+
+        name = "(a-tls) sessions/s over TLS, small mailbox"
+        row(name, "rate", fmt_rate, True, 1 / (1 / floor_med(name, "rate") + hash_t),
+            lambda f: f"{f:.1f}/s (TLS spawn + hash)")
+        label = a.labels["medium"]
+        count, nbytes = a.meta["medium"]["messages"], a.meta["medium"]["bytes"]
+        name = f"(c-tls) RETR all pipelined over TLS, {label}: MB/s at the client"
+        tls_cat = floor_med(name, "mbps")
+        row(name, "mbps", fmt_mbps, True, tls_cat, lambda f: f"{f:.0f} MB/s (TLS cat)")
+        name = f"(c-tls) RETR all over TLS, {label}: MB/s at the client"
+        tls_rtt = floor_med(name, "rtt")
+        row(name, "mbps", fmt_mbps, True, nbytes / (count * tls_rtt + nbytes / (tls_cat * 1e6)) / 1e6,
+            lambda f: f"{f:.0f} MB/s (TLS round trips + cat)")
+        row(f"(c-tls) RETR all over TLS, {label}: whole session", "time", fmt_time, False)
     if "maildir" in a.labels:
         label = a.labels["maildir"]
         row(f"(m1) check, Maildir {label}: first login (no index)", "time", fmt_time, False)
@@ -1234,6 +1452,7 @@ def run(a):
     a.small_path = sizes["small"][0]
     a.meta = {k: sizes[k][1] for k in sizes}
     a.large_path = sizes["large"][0]
+    a.medium_path = sizes["medium"][0]
     a.labels = {
         k: f"{sizes[k][1]['messages']} msgs / {sizes[k][1]['bytes'] / 1e6:.0f} MB" for k in sizes
     }
@@ -1341,6 +1560,8 @@ def run(a):
                                       "(e) peak RSS after login, (d)")):
                     for s, why in not_run.items():
                         res[(key[0], s)] = why
+        if a.tls:
+            tls_rows(a, res, sizes)
         if src is not None:
             maildir_rows(a, res, src, mbox_path)
     finally:
@@ -1402,6 +1623,29 @@ def run(a):
             " every UIDL checked against the file names, every size against the files, every message byte for byte once",
             "* (m4) floor column: popper's own figure on the mbox of the same messages, the Maildir path's memory target",
         ]
+    if "tls_seen" in res:
+        seen = res["tls_seen"]
+        tls_pipe = f"(c-tls) RETR all pipelined over TLS, {a.labels['medium']}: MB/s at the client"
+        tls_one = f"(c-tls) RETR all over TLS, {a.labels['medium']}: MB/s at the client"
+
+        def tls_floor(name, key):
+            return statistics.median(x[key] for x in res[(name, "floor")])
+
+        out += [
+            "* TLS rows (a-tls), (c-tls): implicit TLS (port-995 style, the handshake before the greeting):"
+            " popper `-l 2` from the same openbsd-inetd; Dovecot a third instance, its pop3s listener only,"
+            " `ssl = required`; both with the same self-signed ECDSA P-256 certificate and key (made by the bench"
+            " with openssl); popa3d has no TLS",
+            f"* TLS client: Python's ssl ({ssl.OPENSSL_VERSION}), TLS 1.3 only, the certificate verified,"
+            " no session resumption (every session a full handshake); negotiated: "
+            + "; ".join(f"{'floor' if s == 'floor' else s} {' '.join(v)}" for s, v in seen.items()),
+            "* TLS floors (`bench/tls-floor`: rustls with popper's provider and settings, per connection from the"
+            " same inetd, the same certificate, nothing behind the handshake): handshake + greeting"
+            f" {tls_floor('(a-tls) sessions/s over TLS, small mailbox', 'rate'):.0f} sessions/s;"
+            f" the medium mailbox streamed {tls_floor(tls_pipe, 'mbps'):.0f} MB/s;"
+            f" one request-response round trip (echo) {tls_floor(tls_one, 'rtt') * 1e6:.0f} µs;"
+            f" (a-tls) is {a.tls_sessions} sessions a run",
+        ]
     out += [
         f"* whole bench: {(time.monotonic() - started) / 60:.1f} min",
         "",
@@ -1433,6 +1677,9 @@ def main():
     r.add_argument("--medium", default="1000,50")
     r.add_argument("--large", default="20000,1000")
     r.add_argument("--maildir", dest="maildir_spec", default="20000,1000")
+    r.add_argument("--tls", type=int, default=1)
+    r.add_argument("--tls-floor", default="")
+    r.add_argument("--tls-sessions", type=int, default=200)
     r.add_argument("--out", required=True)
     a = ap.parse_args()
 

@@ -7,7 +7,8 @@
 # Knobs (environment): PB_REPEATS (5), PB_SESSIONS (500), PB_SEED (1),
 # PB_SMALL ("100,2": messages,MB), PB_MEDIUM ("1000,50"), PB_LARGE
 # ("20000,1000"), PB_MAILDIR ("20000,1000": the Maildir rows, 0 for none),
-# PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
+# PB_TLS (1: the TLS rows; 0 leaves them out), PB_TLS_SESSIONS (200: (a-tls)
+# sessions a run), PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
 # See bench/README.md.
 set -euo pipefail
 
@@ -22,6 +23,12 @@ scripts/setup.sh bench
 echo "building popper (release) ..."
 cargo build --release --locked -p popper
 popper=$repo/target/release/popper
+tls_floor=
+if [[ ${PB_TLS:-1} != 0 ]]; then
+    echo "building bench/tls-floor (release) ..."
+    cargo build --release --locked --manifest-path bench/tls-floor/Cargo.toml --target-dir target/tls-floor
+    tls_floor=$repo/target/tls-floor/release/tls-floor
+fi
 popa3d=/var/cache/popper-bench/popa3d/usr/sbin/popa3d
 [[ -x $popa3d ]] || die "no $popa3d (scripts/setup.sh bench unpacks it)"
 
@@ -68,6 +75,7 @@ unshare -m --propagation private -- python3 "$here/peers.py" run \
     --user "$user" --password "$password" \
     --repeats "${PB_REPEATS:-5}" --sessions "${PB_SESSIONS:-500}" --seed "${PB_SEED:-1}" \
     --small "${PB_SMALL:-100,2}" --medium "${PB_MEDIUM:-1000,50}" --large "$large" --maildir "$maildir" \
+    --tls "${PB_TLS:-1}" --tls-sessions "${PB_TLS_SESSIONS:-200}" --tls-floor "$tls_floor" \
     --out "${PB_OUT:-$here/RESULTS.md}" &
 driver=$!
 wait "$driver"

@@ -40,6 +40,14 @@ targets = {
     "session": [bytes([f, m]) + c for c in commands for f in (0, 0x4D, 0xFF) for m in (0, 0x25)],
     "mbox_scan_wire": [bytes([s]) + sp for sp in spools for s in (1, 7, 255)],
     "popauth_record": records,
+    # A step byte (0 PLAIN, 1 CRAM-MD5, 2-3 SCRAM client-first LF client-final).
+    "sasl": [
+        b"\x00AGFsaWNlAHNlY3JldA==",
+        b"\x00=",
+        b"\x01YWxpY2UgYjkxM2E2MDJjN2VkYTdhNDk1YjRlNmU3MzM0ZDM4OTA=",
+        b"\x02n,,n=user,r=rOprNGfwEbeRWgbNEkqO\nc=biws,r=rOprNGfwEbeRWgbNEkqOserver,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+        b"\x03y,,n=a=2Cb=3Dc,r=x\nc=eSws,r=xserver,p=",
+    ],
     # The header text before its checksum line (the target seals it).
     "journal_header": [
         b"popper-journal 1\npid 4242\nspool 2049:1234567\nfrom 100\nold-length 500\ntail-length 300\nsample 46726f6d\nbefore 0000000000001234\nat 46726f6d\nmerges-temp-drop 1\ndelivered-through 23\n",

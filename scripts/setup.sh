@@ -18,7 +18,7 @@ case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   demo) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
   test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  bench) pkgs=("${build_pkgs[@]}" openbsd-inetd dovecot-pop3d python3 util-linux) ;;
+  bench) pkgs=("${build_pkgs[@]}" openbsd-inetd dovecot-pop3d python3 util-linux openssl) ;;
   *) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
 esac
 

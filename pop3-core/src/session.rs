@@ -950,3 +950,7 @@ pub fn valid_user_name(name: &[u8]) -> bool {
         && name.len() <= MAX_USER
         && name.iter().all(|b| (0x21..0x7f).contains(b) && *b != b'/')
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("journal_header", journal_header),
     ("scan_index", scan_index),
     ("popauth_record", popauth_record),
+    ("sasl", sasl),
 ];
 
 /// The line reader and tokenizer on client bytes fed in pieces whose size
@@ -345,6 +346,50 @@ pub fn popauth_record(data: &[u8]) {
     }
 }
 
+/// The SASL decoders on client bytes (after a byte that picks the
+/// step): never a panic; whatever decodes re-encodes to the same bytes;
+/// PLAIN's user has no NUL; CRAM-MD5's digest is 32 lower-case hex; a
+/// SCRAM exchange built on any client-first takes any client-final.
+pub fn sasl(data: &[u8]) {
+    use pop3_core::{cram, sasl, scram};
+    let Some((&which, data)) = data.split_first() else {
+        return;
+    };
+    if let Ok(bytes) = sasl::decode(data)
+        && !bytes.is_empty()
+    {
+        assert_eq!(sasl::encode(&bytes).as_bytes(), data, "base64 round trip");
+    }
+    match which % 4 {
+        0 => {
+            if let Ok((user, _)) = sasl::plain(data) {
+                assert!(!user.is_empty() && !user.contains(&0));
+            }
+        }
+        1 => {
+            if let Ok((_, digest)) = cram::parse_response(data) {
+                assert!(
+                    digest
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+                );
+            }
+            let _ = cram::verify(data, "<1.2@h>", data);
+        }
+        _ => {
+            let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+            let (first, last) = data.split_at(split);
+            if let Ok(f) = scram::parse_client_first(first) {
+                let mut ex = scram::Exchange::new(f, "server", [1; 16], 1);
+                let _ = ex.server_first();
+                if let Ok(p) = ex.take_client_final(last.get(1..).unwrap_or(b"")) {
+                    let _ = scram::verify(&p, b"secret");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,5 +430,7 @@ mod tests {
         journal_header(b"popper-journal 1\npid 1\nspool 2:3\nfrom 0\nold-length 5\ntail-length 6\nsample \nbefore 0000000000000000\nat \nmerges-temp-drop 0\n");
         scan_index(&[0u8; 24]);
         popauth_record(b"\x9e\x9a\x00");
+        sasl(b"\x00AGFsaWNlAHNlY3JldA==");
+        sasl(b"\x02n,,n=alice,r=abc\nc=biws,r=abcserver,p=AAAA");
     }
 }

@@ -22,6 +22,7 @@ mod qmail;
 mod review;
 mod session;
 mod spawn;
+mod spawn_tls;
 mod startup;
 mod tls;
 

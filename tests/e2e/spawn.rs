@@ -23,14 +23,14 @@ use crate::popauth::write_with_python;
 
 const SECRET: &str = "twist-Secret1";
 
-fn packaging(name: &str) -> String {
+pub(crate) fn packaging(name: &str) -> String {
     std::fs::read_to_string(root().join("packaging").join(name)).unwrap()
 }
 
 /// A sandbox whose namespace has popper and popper.apop in
 /// /usr/local/lib, a private /etc with pop.auth (a secret for `apop`),
 /// a captured syslog, and a message for `u`.
-fn sandbox(name: &str, u: &TestUser, apop: &TestUser) -> Sandbox {
+pub(crate) fn sandbox(name: &str, u: &TestUser, apop: &TestUser) -> Sandbox {
     let mut sb = Sandbox::new(name);
     let lib = sb.dir.join("usr-local-lib");
     std::fs::create_dir(&lib).unwrap();
@@ -67,7 +67,12 @@ fn wait_listening(addr: SocketAddr) {
 }
 
 /// Starts a server in the sandbox that prints nothing when it is ready.
-fn start(sb: &Sandbox, program: &Path, args: &[String], addr: SocketAddr) -> std::process::Child {
+pub(crate) fn start(
+    sb: &Sandbox,
+    program: &Path,
+    args: &[String],
+    addr: SocketAddr,
+) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let c = sb
         .command(program, args)
@@ -83,7 +88,7 @@ fn start(sb: &Sandbox, program: &Path, args: &[String], addr: SocketAddr) -> std
     c
 }
 
-fn stop(mut c: std::process::Child) {
+pub(crate) fn stop(mut c: std::process::Child) {
     // SAFETY: kill has no memory-safety preconditions.
     #[allow(unsafe_code)]
     unsafe {
@@ -106,7 +111,7 @@ fn poplib_session(sb: &Sandbox, port: u16, u: &TestUser) {
 
 /// popper logged a session from `peer`: its start and its login line both
 /// name the address (waiting for the datagrams to be written).
-fn logged_from(sb: &Sandbox, peer: &str) {
+pub(crate) fn logged_from(sb: &Sandbox, peer: &str) {
     let start = format!("Servicing request from \"{peer}\" at {peer}");
     let login = format!(" at {peer} (");
     wait_for(
@@ -256,8 +261,20 @@ fn tcpd_twists_outside_clients_to_popper_apop() {
 /// The packaged xinetd service, moved to a test port: xinetd insists a
 /// service listed in /etc/services use that port, so it becomes UNLISTED.
 fn xinetd_conf(sb: &Sandbox, port: u16, bind: &str, extra: &str) -> std::path::PathBuf {
-    let service = packaging("xinetd.d/popper");
+    xinetd_conf_of(sb, "xinetd.d/popper", port, bind, extra)
+}
+
+/// An xinetd configuration of the packaged service `file` on `bind:port`.
+pub(crate) fn xinetd_conf_of(
+    sb: &Sandbox,
+    file: &str,
+    port: u16,
+    bind: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let service = packaging(file);
     let body = service
+        .replace("service pop3s", "service popper-test")
         .replace("service pop3", "service popper-test")
         .replace(
             "{\n",
@@ -316,7 +333,7 @@ fn xinetd_with_the_packaged_service() {
 }
 
 /// `KEY=value` from a unit file.
-fn unit_value(unit: &str, key: &str) -> String {
+pub(crate) fn unit_value(unit: &str, key: &str) -> String {
     unit.lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("no {key} in {unit}"))

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pop3_core::capa::Capabilities;
-use pop3_core::command::Tokens;
+use pop3_core::command::{Command, Tokens, Verb};
 use pop3_core::drive::{Event, Host, Input, Opened, drive};
 use pop3_core::error::AuthError;
 use pop3_core::greeting::{Challenge, Greeting};
@@ -408,11 +408,28 @@ impl ServeHost<'_> {
             Frame::Line(l) => {
                 // The same tokenizer as the session's, so that whatever it
                 // takes for PASS (after a tab, a VT, leading blanks) is masked.
-                let is_pass = matches!(Tokens::split(l), Ok(Some(t)) if t.word() == b"pass");
-                if is_pass {
-                    self.log.debug("Received: \"PASS xxxxxxxx\"");
-                } else {
-                    self.log.debug(&format!("Received: \"{}\"", printable(l)));
+                let toks = Tokens::split(l);
+                match &toks {
+                    Ok(Some(t)) if t.word() == b"pass" => {
+                        self.log.debug("Received: \"PASS xxxxxxxx\"")
+                    }
+                    // AUTH's initial response may be a password (PLAIN).
+                    Ok(Some(t)) if t.word() == b"auth" => {
+                        let shown = match t.command(Verb::Auth) {
+                            Ok(Command::Auth {
+                                mechanism: Some(m),
+                                initial,
+                            }) => format!(
+                                "AUTH {}{}",
+                                printable(m),
+                                if initial.is_some() { " xxxxxxxx" } else { "" }
+                            ),
+                            Ok(_) => "AUTH".to_string(),
+                            Err(_) => "AUTH (too many arguments)".to_string(),
+                        };
+                        self.log.debug(&format!("Received: \"{shown}\""));
+                    }
+                    _ => self.log.debug(&format!("Received: \"{}\"", printable(l))),
                 }
             }
         }

@@ -54,6 +54,18 @@ impl Write for Fd<'_> {
         }
     }
 
+    /// rustls hands over several records at once: one `writev` for all
+    /// of them (the default would write only the first per call).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match nix::sys::uio::writev(self.0, bufs) {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
