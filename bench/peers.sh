@@ -7,6 +7,7 @@
 # Knobs (environment): PB_REPEATS (5), PB_SESSIONS (500), PB_SEED (1),
 # PB_SMALL ("100,2": messages,MB), PB_MEDIUM ("1000,50"), PB_LARGE
 # ("20000,1000"), PB_MAILDIR ("20000,1000": the Maildir rows, 0 for none),
+# PB_ROWS ("all"; "maildir": only the Maildir rows and the floors),
 # PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
 # See bench/README.md.
 set -euo pipefail
@@ -68,6 +69,7 @@ unshare -m --propagation private -- python3 "$here/peers.py" run \
     --user "$user" --password "$password" \
     --repeats "${PB_REPEATS:-5}" --sessions "${PB_SESSIONS:-500}" --seed "${PB_SEED:-1}" \
     --small "${PB_SMALL:-100,2}" --medium "${PB_MEDIUM:-1000,50}" --large "$large" --maildir "$maildir" \
+    --rows "${PB_ROWS:-all}" \
     --out "${PB_OUT:-$here/RESULTS.md}" &
 driver=$!
 wait "$driver"
