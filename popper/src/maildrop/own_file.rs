@@ -1,5 +1,5 @@
 //! popper's own small files beside the mail (the mbox scan index, the
-//! Maildir size cache): read only if they are the user's, and replaced
+//! Maildir listing cache): read only if they are the user's, and replaced
 //! whole, never written in place.
 //!
 //! A file an attacker could plant there (a symbolic link, a FIFO, another

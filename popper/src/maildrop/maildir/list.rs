@@ -17,10 +17,11 @@
 //! the two directories may be seen in both: the same file (device and
 //! inode) under the same base name is listed once, under its `cur/` name.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ use md5::{Digest, Md5};
 use pop3_core::index::Uid;
 
 use super::flags;
+use super::ops::Dirs;
 use crate::maildrop::error::{MaildropError, fs_error};
 use crate::privilege::Dropped;
 
@@ -68,6 +70,8 @@ pub struct Listed {
     pub len: u64,
     /// The delivery time: `st_mtime` and its nanoseconds.
     pub mtime: (i64, i64),
+    /// The wire size (what RETR sends before dot-stuffing), once sized.
+    pub wire: u64,
 }
 
 impl Listed {
@@ -90,6 +94,17 @@ impl Listed {
     /// True when its flags say it was read.
     pub fn seen(&self) -> bool {
         flags::is_seen(self.name_bytes())
+    }
+
+    /// The session order: delivery time, then base name, then name, then
+    /// directory — a total order, so every session numbers alike.
+    pub fn order(&self, other: &Listed) -> Ordering {
+        (self.mtime, self.base(), self.name_bytes(), self.sub).cmp(&(
+            other.mtime,
+            other.base(),
+            other.name_bytes(),
+            other.sub,
+        ))
     }
 
     /// Its UID before [`pop3_core::index::make_unique`]: the base name
@@ -155,68 +170,77 @@ fn check_dir(dir: &Path, owner: &Dropped) -> Result<bool, MaildropError> {
     Ok(true)
 }
 
-/// The messages of `new/` and `cur/`, in delivery order (mtime, then
-/// base name, then name). Entries that are not regular files are skipped
-/// with a notice in `notes`; a file that vanishes while listed (another
-/// reader took it) is simply not listed.
-pub fn list(root: &Path, notes: &mut Vec<String>) -> Result<Vec<Listed>, MaildropError> {
+/// The messages of `new/` and `cur/` (open in `dirs`; `root` names them
+/// in notes and errors), in delivery order ([`Listed::order`]), not yet
+/// sized. Entries that are not regular files are skipped with a notice in
+/// `notes`; a file that vanishes while listed (another reader took it) is
+/// simply not listed. The flag is true when nothing was skipped (the
+/// listing is then all there is to know of the directories).
+pub fn list(
+    dirs: &Dirs,
+    root: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Listed>, bool), MaildropError> {
     let mut all = Vec::new();
+    let before = notes.len();
     for sub in [Sub::New, Sub::Cur] {
-        list_sub(root, sub, &mut all, notes)?;
+        list_sub(dirs, root, sub, &mut all, notes)?;
     }
     // The same file seen in new/ and then in cur/: once, as it is in cur/.
-    let in_cur: HashMap<(u64, u64), OsString> = all
+    let in_cur: HashMap<(u64, u64), &[u8]> = all
         .iter()
         .filter(|m| m.sub == Sub::Cur)
-        .map(|m| ((m.dev, m.ino), m.name.clone()))
+        .map(|m| ((m.dev, m.ino), m.base()))
         .collect();
-    all.retain(|m| {
-        m.sub == Sub::Cur
-            || in_cur
-                .get(&(m.dev, m.ino))
-                .is_none_or(|n| flags::split(n.as_bytes()).0 != m.base())
-    });
-    all.sort_by(|a, b| {
-        (a.mtime, a.base(), a.name_bytes(), a.sub).cmp(&(b.mtime, b.base(), b.name_bytes(), b.sub))
-    });
-    Ok(all)
+    let keep: Vec<bool> = all
+        .iter()
+        .map(|m| m.sub == Sub::Cur || in_cur.get(&(m.dev, m.ino)).is_none_or(|b| *b != m.base()))
+        .collect();
+    drop(in_cur);
+    let mut keep = keep.into_iter();
+    all.retain(|_| keep.next().unwrap_or(true));
+    all.sort_by(Listed::order);
+    all.shrink_to_fit();
+    Ok((all, notes.len() == before))
 }
 
-/// Appends the regular files of `root/sub` to `out`.
+/// Appends the regular files of `sub` to `out`.
 fn list_sub(
+    dirs: &Dirs,
     root: &Path,
     sub: Sub,
     out: &mut Vec<Listed>,
     notes: &mut Vec<String>,
 ) -> Result<(), MaildropError> {
     let dir = root.join(sub.dir());
-    let read = std::fs::read_dir(&dir).map_err(|e| fs_error("scan", &dir, &e))?;
     let mut skipped = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| fs_error("scan", &dir, &e))?;
-        let name = entry.file_name();
-        if name.as_bytes().starts_with(b".") {
-            continue;
+    dirs.read(sub, |name, _| {
+        let name = name.to_bytes();
+        if name.starts_with(b".") {
+            return Ok(());
         }
         // Not followed through a symbolic link (lstat).
-        let md = match entry.metadata() {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(fs_error("stat", &dir.join(&name), &e)),
+        let st = match dirs.lstat(sub, name) {
+            Ok(st) => st,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         };
-        if !md.file_type().is_file() {
-            skipped.push(name);
-            continue;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            skipped.push(OsString::from_vec(name.to_vec()));
+            return Ok(());
         }
         out.push(Listed {
             sub,
-            name,
-            dev: md.dev(),
-            ino: md.ino(),
-            len: md.size(),
-            mtime: (md.mtime(), md.mtime_nsec()),
+            name: OsString::from_vec(name.to_vec()),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            len: u64::try_from(st.st_size).unwrap_or(0),
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            wire: 0,
         });
-    }
+        Ok(())
+    })
+    .map_err(|e| fs_error("scan", &dir, &e))?;
     if !skipped.is_empty() {
         skipped.sort();
         let shown: Vec<String> = skipped
@@ -243,8 +267,8 @@ fn list_sub(
 /// there, else the name in `cur/` or `new/` with the same base name that
 /// is the same file (another reader moved it to `cur/` or changed its
 /// flags). `None`: it is gone.
-pub fn locate(root: &Path, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
-    Finder::new(root).locate(m)
+pub fn locate(dirs: &Dirs, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
+    Finder::new(dirs).locate(m)
 }
 
 /// Every name in `cur/` and `new/`, by base name.
@@ -262,28 +286,36 @@ const REREADS: u32 = 3;
 /// `REREADS` times) when what was read is out of date.
 #[derive(Debug)]
 pub struct Finder<'a> {
-    root: &'a Path,
+    dirs: &'a Dirs,
     names: Option<ByBase>,
     rereads: u32,
 }
 
 impl<'a> Finder<'a> {
-    /// A finder for the Maildir `root`.
-    pub fn new(root: &'a Path) -> Finder<'a> {
+    /// A finder in the open directories `dirs`.
+    pub fn new(dirs: &'a Dirs) -> Finder<'a> {
         Finder {
-            root,
+            dirs,
             names: None,
             rereads: 0,
         }
     }
 
+    /// The directories it looks in.
+    pub fn dirs(&self) -> &'a Dirs {
+        self.dirs
+    }
+
+    /// True when `sub/name` is the file `m` (same device and inode).
+    fn same(&self, m: &Listed, sub: Sub, name: &[u8]) -> bool {
+        self.dirs.lstat(sub, name).is_ok_and(|st| {
+            st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_dev == m.dev && st.st_ino == m.ino
+        })
+    }
+
     /// Where message `m` is now (see [`locate`]).
     pub fn locate(&mut self, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
-        let same = |p: &Path| {
-            std::fs::symlink_metadata(p)
-                .is_ok_and(|md| md.file_type().is_file() && md.dev() == m.dev && md.ino() == m.ino)
-        };
-        if same(&m.path(self.root)) {
+        if self.same(m, m.sub, m.name_bytes()) {
             return Ok(Some((m.sub, m.name.clone())));
         }
         for fresh in [self.names.is_none(), self.rereads < REREADS] {
@@ -299,7 +331,7 @@ impl<'a> Finder<'a> {
                 .and_then(|n| n.get(m.base()))
                 .into_iter()
                 .flatten()
-                .find(|(sub, name)| same(&self.root.join(sub.dir()).join(name)));
+                .find(|(sub, name)| self.same(m, *sub, name.as_bytes()));
             if let Some(f) = found {
                 return Ok(Some(f.clone()));
             }
@@ -314,11 +346,15 @@ impl<'a> Finder<'a> {
     fn read(&self) -> io::Result<ByBase> {
         let mut names = ByBase::new();
         for sub in [Sub::Cur, Sub::New] {
-            for entry in std::fs::read_dir(self.root.join(sub.dir()))? {
-                let name = entry?.file_name();
-                let base = flags::split(name.as_bytes()).0.to_vec();
-                names.entry(base).or_default().push((sub, name));
-            }
+            self.dirs.read(sub, |name, _| {
+                let name = name.to_bytes();
+                let base = flags::split(name).0.to_vec();
+                names
+                    .entry(base)
+                    .or_default()
+                    .push((sub, OsString::from_vec(name.to_vec())));
+                Ok(())
+            })?;
         }
         Ok(names)
     }
@@ -355,7 +391,8 @@ mod tests {
         std::fs::create_dir(fx.root.join("cur/adir")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", fx.root.join("new/alink")).unwrap();
         let mut notes = Vec::new();
-        let got = list(&fx.root, &mut notes).unwrap();
+        let (got, clean) = list(&fx.dirs(), &fx.root, &mut notes).unwrap();
+        assert!(!clean, "entries were skipped");
         let want: Vec<(Sub, String)> = listed
             .iter()
             .map(|(sub, name, ..)| {
@@ -399,6 +436,7 @@ mod tests {
                 ino: 0,
                 len: 0,
                 mtime: (0, 0),
+                wire: 0,
             };
             assert_eq!(m.uid().as_bytes(), uid.as_bytes(), "{name}");
         }
@@ -416,7 +454,8 @@ mod tests {
         .unwrap();
         // A copy (another file) with the same base name stays.
         fx.put("cur", "5.x.host:2,", b"x\n", at(1, 0));
-        let got = list(&fx.root, &mut Vec::new()).unwrap();
+        let (got, clean) = list(&fx.dirs(), &fx.root, &mut Vec::new()).unwrap();
+        assert!(clean);
         assert_eq!(
             names(&got),
             [
@@ -431,13 +470,15 @@ mod tests {
         let fx = Fx::new("locate");
         fx.put("new", "7.y.host", b"x\n", at(1, 0));
         fx.put("cur", "7.y.hostile:2,S", b"x\n", at(1, 0));
-        let m = list(&fx.root, &mut Vec::new())
+        let dirs = fx.dirs();
+        let m = list(&dirs, &fx.root, &mut Vec::new())
             .unwrap()
+            .0
             .into_iter()
             .find(|m| m.name == "7.y.host")
             .unwrap();
         assert_eq!(
-            locate(&fx.root, &m).unwrap(),
+            locate(&dirs, &m).unwrap(),
             Some((Sub::New, "7.y.host".into()))
         );
         std::fs::rename(
@@ -446,14 +487,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            locate(&fx.root, &m).unwrap(),
+            locate(&dirs, &m).unwrap(),
             Some((Sub::Cur, "7.y.host:2,RS".into()))
         );
         // Another file under its name is not it (made before the old one
         // goes, or it may get the same inode number).
         fx.put("new", "7.y.host", b"x\n", at(1, 0));
         std::fs::remove_file(fx.root.join("cur/7.y.host:2,RS")).unwrap();
-        assert_eq!(locate(&fx.root, &m).unwrap(), None);
+        assert_eq!(locate(&dirs, &m).unwrap(), None);
     }
 
     #[test]

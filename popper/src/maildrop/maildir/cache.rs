@@ -1,0 +1,235 @@
+//! The listing cache `Maildir/.popper-sizes`: the last full listing of
+//! `new/` and `cur/` with every message's exact wire size, so that a login
+//! to an unchanged Maildir neither reads nor stats a single message, and a
+//! login after a change counts only the new ones.
+//!
+//! What it holds: the [`Stamp`]s of `new/` and `cur/` read (`fstat` of the
+//! open directories) *before* they were listed, whether the listing may be
+//! taken whole, and each message as listed — directory, name, device,
+//! inode, `st_size`, mtime and wire size — in session order.
+//!
+//! Two ways it is used (`mod.rs`):
+//!
+//! * **whole**, with no directory read, when both directories' stamps are
+//!   exactly those recorded and the cache says it may be: the listing was
+//!   complete (nothing skipped, every size counted whole) and both stamps
+//!   were settled when it was written ([`Stamp::settled`], the rule the mbox
+//!   scan index uses). Any entry made, renamed or removed in a directory
+//!   moves its mtime and ctime; settled stamps mean such a change after the
+//!   stamp was read cannot have left it equal. So the listing is the one a
+//!   full listing would give now: the same names, UIDs, sizes and order.
+//!   What a directory's stamp cannot show is a file changed in place
+//!   (Maildir files never are: delivery agents write under `tmp/`, readers
+//!   rename); such a file is caught when it is sent (its size or inode is
+//!   checked then, `send.rs`) and fails with `-ERR`, never sent wrong.
+//! * **per file** otherwise: the directories are listed and an entry's wire
+//!   size is used for a file with that base name, inode, size and mtime.
+//!
+//! Trust: the file is the user's own (written as the user, 0600, by a
+//! temporary name and a rename, never through a link: `own_file.rs`), so a
+//! forged one can mislead only the user's own session; still every byte is
+//! checked: the layout's version, a checksum, every field's range, every
+//! name (no `/`, NUL or leading `.`), and the entries' strict session
+//! order. Anything amiss and the cache is ignored (a full listing, every
+//! size counted, and a new cache written). A cache lost in a crash only
+//! costs the next login a recount, so it is not fsynced.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+
+use super::list::{Listed, Sub};
+use crate::limits::MAX_SIZE_CACHE;
+use crate::maildrop::own_file;
+use crate::maildrop::stamp::{self, Stamp};
+use crate::privilege::Dropped;
+
+/// The cache's file name in the Maildir's root.
+pub const NAME: &str = ".popper-sizes";
+
+/// First bytes; the number is the layout's version (version 1 was a text
+/// file of sizes without stamps: it fails this check and is replaced).
+const MAGIC: &[u8; 16] = b"popper-sizes 02\n";
+
+/// Magic, the whole flag, two stamps and the entry count.
+const HEADER: usize = MAGIC.len() + 1 + 2 * stamp::ENCODED + 4;
+
+/// Bytes of an entry before its name: directory, name length, device,
+/// inode, size, wire size, mtime seconds, mtime nanoseconds.
+const FIXED: usize = 1 + 2 + 5 * 8 + 4;
+
+/// The checksum at the end.
+const SUM: usize = 8;
+
+/// Longest name kept (Linux's `NAME_MAX`).
+const MAX_NAME: usize = 255;
+
+/// A cache as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// `new/`'s and `cur/`'s stamps when the listing began.
+    pub stamps: [Stamp; 2],
+    /// The listing may be taken whole while the stamps are unchanged.
+    pub whole: bool,
+    /// The listing, in session order, sized.
+    pub files: Vec<Listed>,
+}
+
+/// A 64-bit checksum of `bytes`, eight at a time (FNV-1a's constants on
+/// words: damage, not forgery, is what it is for — a forger can only
+/// mislead their own session, and every field is checked anyway).
+fn sum(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    for b in words.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The cache file's bytes. `files` must be in session order; a name
+/// longer than [`MAX_NAME`] cannot be kept and makes the cache not whole.
+pub fn encode<'a>(
+    stamps: &[Stamp; 2],
+    mut whole: bool,
+    files: impl ExactSizeIterator<Item = &'a Listed>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + files.len() * (FIXED + 48) + SUM);
+    out.extend_from_slice(MAGIC);
+    out.push(0);
+    for s in stamps {
+        s.encode(&mut out);
+    }
+    out.extend_from_slice(&[0; 4]);
+    let mut count = 0u32;
+    for f in files {
+        let name = f.name_bytes();
+        if name.len() > MAX_NAME || count == u32::MAX {
+            whole = false;
+            continue;
+        }
+        out.push(u8::from(f.sub == Sub::Cur));
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        for v in [f.dev, f.ino, f.len, f.wire] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&f.mtime.0.to_le_bytes());
+        out.extend_from_slice(&(f.mtime.1 as u32).to_le_bytes());
+        out.extend_from_slice(name);
+        count += 1;
+    }
+    out[MAGIC.len()] = u8::from(whole);
+    let at = HEADER - 4;
+    out[at..HEADER].copy_from_slice(&count.to_le_bytes());
+    let s = sum(&out);
+    out.extend_from_slice(&s.to_le_bytes());
+    out
+}
+
+/// Reads fields in order, never past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn word<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.bytes(N)?.try_into().ok()
+    }
+}
+
+/// True for a name a Maildir message can have and popper lists.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.starts_with(b".") && !name.iter().any(|b| *b == b'/' || *b == 0)
+}
+
+/// The cache in `bytes`, if they are one exactly as [`encode`] writes it.
+pub fn decode(bytes: &[u8]) -> Option<Stored> {
+    let (body, tail) = bytes.split_at_checked(bytes.len().checked_sub(SUM)?)?;
+    if u64::from_le_bytes(tail.try_into().ok()?) != sum(body) {
+        return None;
+    }
+    let mut r = Reader(body);
+    if r.bytes(MAGIC.len())? != MAGIC {
+        return None;
+    }
+    let whole = match r.word::<1>()? {
+        [0] => false,
+        [1] => true,
+        _ => return None,
+    };
+    let stamps = [
+        Stamp::decode(r.bytes(stamp::ENCODED)?)?,
+        Stamp::decode(r.bytes(stamp::ENCODED)?)?,
+    ];
+    let count = u32::from_le_bytes(r.word()?) as usize;
+    if count > r.0.len() / (FIXED + 1) {
+        return None;
+    }
+    let mut files: Vec<Listed> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sub = match r.word::<1>()? {
+            [0] => Sub::New,
+            [1] => Sub::Cur,
+            _ => return None,
+        };
+        let name_len = usize::from(u16::from_le_bytes(r.word()?));
+        let mut u = || Some(u64::from_le_bytes(r.word()?));
+        let (dev, ino, len, wire) = (u()?, u()?, u()?, u()?);
+        let secs = i64::from_le_bytes(r.word()?);
+        let nanos = u32::from_le_bytes(r.word()?);
+        let name = r.bytes(name_len)?;
+        // A wire size is never below the file's (CRs are only added).
+        if name_len > MAX_NAME || !valid_name(name) || nanos >= 1_000_000_000 || wire < len {
+            return None;
+        }
+        let f = Listed {
+            sub,
+            name: OsString::from_vec(name.to_vec()),
+            dev,
+            ino,
+            len,
+            mtime: (secs, i64::from(nanos)),
+            wire,
+        };
+        if files.last().is_some_and(|p| p.order(&f).is_ge()) {
+            return None;
+        }
+        files.push(f);
+    }
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(Stored {
+        stamps,
+        whole,
+        files,
+    })
+}
+
+/// The cache at `path`, if it is a regular file of `owner`'s with one link,
+/// not reached through a symbolic link, not larger than
+/// [`MAX_SIZE_CACHE`], and well formed. `None` means: list and count.
+pub fn load(path: &Path, owner: &Dropped) -> Option<Stored> {
+    decode(&own_file::read(path, owner, MAX_SIZE_CACHE)?)
+}
+
+/// Writes `bytes` as the cache at `path`, replacing it whole
+/// (`own_file.rs`): a symbolic link or a foreign file there is replaced,
+/// never followed.
+pub fn store(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    own_file::replace(path, bytes)
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;
