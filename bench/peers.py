@@ -1399,10 +1399,11 @@ def run(a):
             f" (a second instance, `mail_location = maildir:~/Maildir`, `pop3_uidl_format = %f`) on the same"
             f" ~/Maildir of {a.labels['maildir']} (the messages of the {a.maildir_mbox_label} mbox, seed {a.seed},"
             f" qmail-named, {NEW_SHARE:.0%} in new/); popa3d reads mbox only, qmail-pop3d is not packaged in Debian 12",
-            "* Maildir: (m1) first login starts from a freshly written Maildir (no index, no size cache);"
+            "* Maildir: (m1) first login starts from a freshly written Maildir (no index, no listing cache);"
             " (m3) from a freshly written one too, and like (m1) warm and (m2) after two untimed sessions of each"
             " server (index and cache built and current);"
-            " before each timed run the bench waits until new/ and cur/ are over two seconds old (Dovecot's dirty-sync rule);"
+            " before each timed run the bench waits until new/ and cur/ last changed over two whole seconds before"
+            " (Dovecot's dirty-sync rule, and popper's for taking its listing cache whole);"
             " every UIDL checked against the file names, every size against the files, every message byte for byte once",
             "* (m4) floor column: popper's own figure on the mbox of the same messages, the Maildir path's memory target",
         ]
