@@ -9,15 +9,17 @@
 //! `NAME.new`, made afresh (0600, not through a link), and is renamed over
 //! `NAME` — which replaces whatever is there, never what it points to.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::privilege::Dropped;
 
-/// The bytes of `path`, if it is a file of `owner`'s of at most `max` bytes.
-pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
+/// `path` open for reading, and its size, if it is a file of `owner`'s of
+/// at most `max` bytes (for a reader that parses as it reads, holding no
+/// copy of the file).
+pub fn open(path: &Path, owner: &Dropped, max: u64) -> Option<(File, u64)> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
@@ -27,7 +29,13 @@ pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
     if !(m.file_type().is_file() && m.uid() == owner.uid() && m.nlink() == 1 && m.size() <= max) {
         return None;
     }
-    let mut bytes = Vec::with_capacity(m.size() as usize);
+    Some((f, m.size()))
+}
+
+/// The bytes of `path`, if it is a file of `owner`'s of at most `max` bytes.
+pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
+    let (f, size) = open(path, owner, max)?;
+    let mut bytes = Vec::with_capacity(size as usize);
     f.take(max).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }

@@ -76,22 +76,69 @@ pub struct Stored {
     pub files: Vec<Listed>,
 }
 
-/// A 64-bit checksum of `bytes`, eight at a time (FNV-1a's constants on
-/// words: damage, not forgery, is what it is for — a forger can only
-/// mislead their own session, and every field is checked anyway).
+/// The 64-bit checksum at the end, over everything before it, eight bytes
+/// at a time (FNV-1a's constants on words: damage, not forgery, is what
+/// it is for — a forger can only mislead their own session, and every
+/// field is checked anyway). Fed in pieces, as the file is read.
+struct Sum {
+    h: u64,
+    word: [u8; 8],
+    fill: usize,
+}
+
+const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl Sum {
+    /// For a body of `len` bytes.
+    fn new(len: u64) -> Sum {
+        Sum {
+            h: 0xcbf2_9ce4_8422_2325u64 ^ len,
+            word: [0; 8],
+            fill: 0,
+        }
+    }
+
+    fn mix(&mut self, w: [u8; 8]) {
+        self.h = (self.h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+        self.h ^= self.h >> 29;
+    }
+
+    fn feed(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            if self.fill == 0 && b.len() >= 8 {
+                let mut words = b.chunks_exact(8);
+                for w in &mut words {
+                    let mut x = [0u8; 8];
+                    x.copy_from_slice(w);
+                    self.mix(x);
+                }
+                b = words.remainder();
+                continue;
+            }
+            let take = (8 - self.fill).min(b.len());
+            self.word[self.fill..self.fill + take].copy_from_slice(&b[..take]);
+            self.fill += take;
+            b = &b[take..];
+            if self.fill == 8 {
+                self.mix(self.word);
+                self.fill = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        for b in &self.word[..self.fill] {
+            self.h = (self.h ^ u64::from(*b)).wrapping_mul(PRIME);
+        }
+        self.h
+    }
+}
+
+/// The checksum of `bytes` whole.
 fn sum(bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        h ^= h >> 29;
-    }
-    for b in words.remainder() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    let mut s = Sum::new(bytes.len() as u64);
+    s.feed(bytes);
+    s.finish()
 }
 
 /// The cache file's bytes. `files` must be in session order; a name
@@ -133,17 +180,24 @@ pub fn encode<'a>(
     out
 }
 
-/// Reads fields in order, never past the end.
-struct Reader<'a>(&'a [u8]);
+/// Reads the body's fields in order, never past its end, summing them.
+struct Reader<R> {
+    r: R,
+    left: u64,
+    sum: Sum,
+}
 
-impl<'a> Reader<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
+impl<R: io::Read> Reader<R> {
+    fn fill(&mut self, buf: &mut [u8]) -> Option<()> {
+        self.left = self.left.checked_sub(buf.len() as u64)?;
+        self.r.read_exact(buf).ok()?;
+        self.sum.feed(buf);
+        Some(())
     }
     fn word<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.bytes(N)?.try_into().ok()
+        let mut w = [0u8; N];
+        self.fill(&mut w)?;
+        Some(w)
     }
 }
 
@@ -154,12 +208,19 @@ fn valid_name(name: &[u8]) -> bool {
 
 /// The cache in `bytes`, if they are one exactly as [`encode`] writes it.
 pub fn decode(bytes: &[u8]) -> Option<Stored> {
-    let (body, tail) = bytes.split_at_checked(bytes.len().checked_sub(SUM)?)?;
-    if u64::from_le_bytes(tail.try_into().ok()?) != sum(body) {
-        return None;
-    }
-    let mut r = Reader(body);
-    if r.bytes(MAGIC.len())? != MAGIC {
+    decode_from(bytes, bytes.len() as u64)
+}
+
+/// The cache in the `size` bytes `r` gives, if they are one exactly as
+/// [`encode`] writes it: parsed as read, so no copy of the file is held.
+fn decode_from(r: impl io::Read, size: u64) -> Option<Stored> {
+    let body = size.checked_sub(SUM as u64)?;
+    let mut r = Reader {
+        r,
+        left: body,
+        sum: Sum::new(body),
+    };
+    if r.word::<16>()? != *MAGIC {
         return None;
     }
     let whole = match r.word::<1>()? {
@@ -168,14 +229,15 @@ pub fn decode(bytes: &[u8]) -> Option<Stored> {
         _ => return None,
     };
     let stamps = [
-        Stamp::decode(r.bytes(stamp::ENCODED)?)?,
-        Stamp::decode(r.bytes(stamp::ENCODED)?)?,
+        Stamp::decode(&r.word::<{ stamp::ENCODED }>()?)?,
+        Stamp::decode(&r.word::<{ stamp::ENCODED }>()?)?,
     ];
     let count = u32::from_le_bytes(r.word()?) as usize;
-    if count > r.0.len() / (FIXED + 1) {
+    if count as u64 > r.left / (FIXED as u64 + 1) {
         return None;
     }
     let mut files: Vec<Listed> = Vec::with_capacity(count);
+    let mut name = [0u8; MAX_NAME];
     for _ in 0..count {
         let sub = match r.word::<1>()? {
             [0] => Sub::New,
@@ -187,9 +249,10 @@ pub fn decode(bytes: &[u8]) -> Option<Stored> {
         let (dev, ino, len, wire) = (u()?, u()?, u()?, u()?);
         let secs = i64::from_le_bytes(r.word()?);
         let nanos = u32::from_le_bytes(r.word()?);
-        let name = r.bytes(name_len)?;
+        let name = name.get_mut(..name_len)?;
+        r.fill(name)?;
         // A wire size is never below the file's (CRs are only added).
-        if name_len > MAX_NAME || !valid_name(name) || nanos >= 1_000_000_000 || wire < len {
+        if !valid_name(name) || nanos >= 1_000_000_000 || wire < len {
             return None;
         }
         let f = Listed {
@@ -206,7 +269,12 @@ pub fn decode(bytes: &[u8]) -> Option<Stored> {
         }
         files.push(f);
     }
-    if !r.0.is_empty() {
+    let (left, mut rest) = (r.left, r.r);
+    let mut want = [0u8; SUM];
+    if left != 0 || rest.read_exact(&mut want).is_err() {
+        return None;
+    }
+    if u64::from_le_bytes(want) != r.sum.finish() {
         return None;
     }
     Some(Stored {
@@ -220,8 +288,12 @@ pub fn decode(bytes: &[u8]) -> Option<Stored> {
 /// not reached through a symbolic link, not larger than
 /// [`MAX_SIZE_CACHE`], and well formed. `None` means: list and count.
 pub fn load(path: &Path, owner: &Dropped) -> Option<Stored> {
-    decode(&own_file::read(path, owner, MAX_SIZE_CACHE)?)
+    let (file, size) = own_file::open(path, owner, MAX_SIZE_CACHE)?;
+    decode_from(io::BufReader::with_capacity(READ_CHUNK, file), size)
 }
+
+/// Bytes read from the cache file at a time.
+const READ_CHUNK: usize = 64 << 10;
 
 /// Writes `bytes` as the cache at `path`, replacing it whole
 /// (`own_file.rs`): a symbolic link or a foreign file there is replaced,

@@ -197,3 +197,21 @@ fn the_file_is_private_and_checked() {
     .unwrap();
     assert_eq!(load(&p, &me), None);
 }
+
+#[test]
+fn the_sum_fed_in_pieces_is_the_sum_of_the_whole() {
+    let bytes: Vec<u8> = (0..100u8).map(|b| b.wrapping_mul(37)).collect();
+    for len in [0, 1, 7, 8, 9, 64, 100] {
+        let whole = sum(&bytes[..len]);
+        for split in 0..=len {
+            for step in [1, 3, 8, 13] {
+                let mut s = Sum::new(len as u64);
+                s.feed(&bytes[..split]);
+                for c in bytes[split..len].chunks(step) {
+                    s.feed(c);
+                }
+                assert_eq!(s.finish(), whole, "len {len} split {split} step {step}");
+            }
+        }
+    }
+}

@@ -187,18 +187,36 @@ pub fn list(
         list_sub(dirs, root, sub, &mut all, notes)?;
     }
     // The same file seen in new/ and then in cur/: once, as it is in cur/.
-    let in_cur: HashMap<(u64, u64), &[u8]> = all
+    // Found through new/'s identities, sorted (new/ holds only the mail
+    // since the last session: no map of every message is built).
+    let mut in_new: Vec<(u64, u64, usize)> = all
         .iter()
-        .filter(|m| m.sub == Sub::Cur)
-        .map(|m| ((m.dev, m.ino), m.base()))
+        .enumerate()
+        .filter(|(_, m)| m.sub == Sub::New)
+        .map(|(i, m)| (m.dev, m.ino, i))
         .collect();
-    let keep: Vec<bool> = all
-        .iter()
-        .map(|m| m.sub == Sub::Cur || in_cur.get(&(m.dev, m.ino)).is_none_or(|b| *b != m.base()))
-        .collect();
-    drop(in_cur);
-    let mut keep = keep.into_iter();
-    all.retain(|_| keep.next().unwrap_or(true));
+    in_new.sort_unstable();
+    let mut twice: Vec<usize> = Vec::new();
+    for m in all.iter().filter(|m| m.sub == Sub::Cur) {
+        let from = in_new.partition_point(|&(d, i, _)| (d, i) < (m.dev, m.ino));
+        for &(_, _, i) in in_new[from..]
+            .iter()
+            .take_while(|&&(d, i, _)| (d, i) == (m.dev, m.ino))
+        {
+            if all[i].base() == m.base() {
+                twice.push(i);
+            }
+        }
+    }
+    drop(in_new);
+    if !twice.is_empty() {
+        twice.sort_unstable();
+        let mut i = 0;
+        all.retain(|_| {
+            i += 1;
+            twice.binary_search(&(i - 1)).is_err()
+        });
+    }
     all.sort_by(Listed::order);
     all.shrink_to_fit();
     Ok((all, notes.len() == before))
