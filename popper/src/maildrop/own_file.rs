@@ -49,6 +49,15 @@ pub fn new_name(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `bytes` (through `NAME.new` and a rename).
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with(path, |f| f.write_all(bytes))
+}
+
+/// Replaces `path` with what `write` writes (through `NAME.new` and a
+/// rename: a failed write leaves `path` as it was).
+pub fn replace_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = new_name(path);
     match std::fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -61,7 +70,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
         .open(&tmp)?;
-    let written = f.write_all(bytes);
+    let written = write(&mut f);
     drop(f);
     let written = written.and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {

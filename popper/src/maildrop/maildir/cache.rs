@@ -34,12 +34,11 @@
 //! size counted, and a new cache written). A cache lost in a crash only
 //! costs the next login a recount, so it is not fsynced.
 
-use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
-use super::list::{Listed, Sub};
+use super::list::{Sub, order};
+use super::listing::{Listing, Rec};
 use crate::limits::MAX_SIZE_CACHE;
 use crate::maildrop::own_file;
 use crate::maildrop::stamp::{self, Stamp};
@@ -73,7 +72,7 @@ pub struct Stored {
     /// The listing may be taken whole while the stamps are unchanged.
     pub whole: bool,
     /// The listing, in session order, sized.
-    pub files: Vec<Listed>,
+    pub files: Listing,
 }
 
 /// The 64-bit checksum at the end, over everything before it, eight bytes
@@ -135,48 +134,65 @@ impl Sum {
 }
 
 /// The checksum of `bytes` whole.
+#[cfg(test)]
 fn sum(bytes: &[u8]) -> u64 {
     let mut s = Sum::new(bytes.len() as u64);
     s.feed(bytes);
     s.finish()
 }
 
-/// The cache file's bytes. `files` must be in session order; a name
-/// longer than [`MAX_NAME`] cannot be kept and makes the cache not whole.
-pub fn encode<'a>(
+/// Writes the cache of `files` (in session order) to `out`, those whose
+/// index `keep` accepts, summing as it writes (no copy of the file is
+/// made in memory).
+pub fn encode(
     stamps: &[Stamp; 2],
-    mut whole: bool,
-    files: impl ExactSizeIterator<Item = &'a Listed>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + files.len() * (FIXED + 48) + SUM);
-    out.extend_from_slice(MAGIC);
-    out.push(0);
+    whole: bool,
+    files: &Listing,
+    keep: impl Fn(usize) -> bool,
+    out: &mut impl io::Write,
+) -> io::Result<()> {
+    let kept = || (0..files.len()).filter(|&i| keep(i));
+    let count = u32::try_from(kept().count()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let body = HEADER as u64
+        + kept()
+            .filter_map(|i| files.rec(i))
+            .map(|r| (FIXED + files.name(r).len()) as u64)
+            .sum::<u64>();
+    let mut sum = Sum::new(body);
+    let mut put = |b: &[u8]| {
+        sum.feed(b);
+        out.write_all(b)
+    };
+    let mut head = Vec::with_capacity(HEADER);
+    head.extend_from_slice(MAGIC);
+    head.push(u8::from(whole));
     for s in stamps {
-        s.encode(&mut out);
+        s.encode(&mut head);
     }
-    out.extend_from_slice(&[0; 4]);
-    let mut count = 0u32;
-    for f in files {
-        let name = f.name_bytes();
-        if name.len() > MAX_NAME || count == u32::MAX {
-            whole = false;
-            continue;
+    head.extend_from_slice(&count.to_le_bytes());
+    put(&head)?;
+    let mut e = [0u8; FIXED];
+    for r in kept().filter_map(|i| files.rec(i)) {
+        let name = files.name(r);
+        e[0] = u8::from(r.sub == Sub::Cur);
+        e[1..3].copy_from_slice(&(name.len() as u16).to_le_bytes());
+        for (k, v) in [r.dev, r.ino, r.len, r.wire].into_iter().enumerate() {
+            e[3 + 8 * k..11 + 8 * k].copy_from_slice(&v.to_le_bytes());
         }
-        out.push(u8::from(f.sub == Sub::Cur));
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        for v in [f.dev, f.ino, f.len, f.wire] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&f.mtime.0.to_le_bytes());
-        out.extend_from_slice(&(f.mtime.1 as u32).to_le_bytes());
-        out.extend_from_slice(name);
-        count += 1;
+        e[35..43].copy_from_slice(&r.secs.to_le_bytes());
+        e[43..47].copy_from_slice(&r.nanos.to_le_bytes());
+        put(&e)?;
+        put(name)?;
     }
-    out[MAGIC.len()] = u8::from(whole);
-    let at = HEADER - 4;
-    out[at..HEADER].copy_from_slice(&count.to_le_bytes());
-    let s = sum(&out);
-    out.extend_from_slice(&s.to_le_bytes());
+    let s = sum.finish();
+    out.write_all(&s.to_le_bytes())
+}
+
+/// [`encode`] of every file, into memory.
+pub fn to_bytes(stamps: &[Stamp; 2], whole: bool, files: &Listing) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = encode(stamps, whole, files, |_| true, &mut out);
     out
 }
 
@@ -236,7 +252,7 @@ fn decode_from(r: impl io::Read, size: u64) -> Option<Stored> {
     if count as u64 > r.left / (FIXED as u64 + 1) {
         return None;
     }
-    let mut files: Vec<Listed> = Vec::with_capacity(count);
+    let mut files = Listing::with_capacity(count, 0);
     let mut name = [0u8; MAX_NAME];
     for _ in 0..count {
         let sub = match r.word::<1>()? {
@@ -255,20 +271,18 @@ fn decode_from(r: impl io::Read, size: u64) -> Option<Stored> {
         if !valid_name(name) || nanos >= 1_000_000_000 || wire < len {
             return None;
         }
-        let f = Listed {
-            sub,
-            name: OsString::from_vec(name.to_vec()),
-            dev,
-            ino,
-            len,
-            mtime: (secs, i64::from(nanos)),
-            wire,
-        };
-        if files.last().is_some_and(|p| p.order(&f).is_ge()) {
+        let rec = Rec::new(dev, ino, len, (secs, nanos), wire);
+        let key = ((secs, i64::from(nanos)), &name[..], sub);
+        let in_order = files
+            .recs()
+            .last()
+            .is_none_or(|p| order(files.key(p), key).is_lt());
+        if !in_order {
             return None;
         }
-        files.push(f);
+        files.push_parts(sub, name, rec)?;
     }
+    files.shrink_to_fit();
     let (left, mut rest) = (r.left, r.r);
     let mut want = [0u8; SUM];
     if left != 0 || rest.read_exact(&mut want).is_err() {
@@ -295,11 +309,21 @@ pub fn load(path: &Path, owner: &Dropped) -> Option<Stored> {
 /// Bytes read from the cache file at a time.
 const READ_CHUNK: usize = 64 << 10;
 
-/// Writes `bytes` as the cache at `path`, replacing it whole
-/// (`own_file.rs`): a symbolic link or a foreign file there is replaced,
-/// never followed.
-pub fn store(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    own_file::replace(path, bytes)
+/// Writes the cache of `files` (those `keep` accepts) at `path`,
+/// replacing it whole (`own_file.rs`): a symbolic link or a foreign file
+/// there is replaced, never followed.
+pub fn store(
+    path: &Path,
+    stamps: &[Stamp; 2],
+    whole: bool,
+    files: &Listing,
+    keep: impl Fn(usize) -> bool,
+) -> io::Result<()> {
+    own_file::replace_with(path, |out| {
+        let mut out = io::BufWriter::with_capacity(READ_CHUNK, out);
+        encode(stamps, whole, files, keep, &mut out)?;
+        io::Write::flush(&mut out)
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::maildrop::maildir::fixture::TempDir;
+use crate::maildrop::maildir::list::Listed;
 use std::os::unix::fs::MetadataExt;
 
 fn file(sub: Sub, name: &str, mtime: (i64, i64), len: u64, wire: u64) -> Listed {
@@ -18,6 +19,19 @@ fn file(sub: Sub, name: &str, mtime: (i64, i64), len: u64, wire: u64) -> Listed 
         mtime,
         wire,
     }
+}
+
+/// A listing of these files.
+fn listing(files: &[Listed]) -> Listing {
+    let mut l = Listing::default();
+    for f in files {
+        l.push(f).unwrap();
+    }
+    l
+}
+
+fn encode(stamps: &[Stamp; 2], whole: bool, files: &[Listed]) -> Vec<u8> {
+    to_bytes(stamps, whole, &listing(files))
 }
 
 fn sample() -> Vec<Listed> {
@@ -56,32 +70,44 @@ fn stamps() -> [Stamp; 2] {
 fn round_trip() {
     for whole in [false, true] {
         let files = sample();
-        let got = decode(&encode(&stamps(), whole, files.iter())).unwrap();
+        let got = decode(&encode(&stamps(), whole, &files)).unwrap();
         assert_eq!(
             got,
             Stored {
                 stamps: stamps(),
                 whole,
-                files,
+                files: listing(&files),
             }
         );
     }
-    let empty = decode(&encode(&stamps(), true, [].iter())).unwrap();
+    let empty = decode(&encode(&stamps(), true, &[])).unwrap();
     assert!(empty.files.is_empty() && empty.whole);
 }
 
 #[test]
-fn a_name_too_long_is_left_out_and_the_cache_is_not_whole() {
-    let mut files = sample();
-    files.push(file(Sub::New, &"x".repeat(256), (1_800_000_000, 0), 1, 2));
-    let got = decode(&encode(&stamps(), true, files.iter())).unwrap();
-    assert!(!got.whole);
-    assert_eq!(got.files, sample());
+fn only_the_files_kept_are_written() {
+    let files = listing(&sample());
+    let mut b = Vec::new();
+    encode_to(&stamps(), false, &files, |i| i != 1, &mut b);
+    let got = decode(&b).unwrap();
+    let mut want = sample();
+    want.remove(1);
+    assert_eq!(got.files.to_vec(), want);
+}
+
+fn encode_to(
+    s: &[Stamp; 2],
+    whole: bool,
+    f: &Listing,
+    keep: impl Fn(usize) -> bool,
+    out: &mut Vec<u8>,
+) {
+    super::encode(s, whole, f, keep, out).unwrap();
 }
 
 #[test]
 fn every_damaged_byte_and_every_cut_is_noticed() {
-    let bytes = encode(&stamps(), true, sample().iter());
+    let bytes = encode(&stamps(), true, &sample());
     for i in 0..bytes.len() {
         for bit in [0x01, 0x20, 0x80] {
             let mut b = bytes.clone();
@@ -106,7 +132,7 @@ fn resummed(mut body: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn well_summed_nonsense_is_refused() {
-    let good = encode(&stamps(), true, sample().iter());
+    let good = encode(&stamps(), true, &sample());
     assert!(decode(&resummed(good.clone())).is_some());
     let first_entry = HEADER;
     type Change = Box<dyn Fn(&mut Vec<u8>)>;
@@ -146,16 +172,16 @@ fn well_summed_nonsense_is_refused() {
     for bad in [".hidden", "a/b", "nul\0", ""] {
         let mut files = sample();
         files[3].name = bad.into();
-        let b = encode(&stamps(), true, files.iter());
+        let b = encode(&stamps(), true, &files);
         assert_eq!(decode(&b), None, "name {bad:?}");
     }
     // Out of session order (or twice): a full listing never gives that.
     let mut files = sample();
     files.swap(1, 2);
-    assert_eq!(decode(&encode(&stamps(), true, files.iter())), None);
+    assert_eq!(decode(&encode(&stamps(), true, &files)), None);
     let mut files = sample();
     files.push(files[3].clone());
-    assert_eq!(decode(&encode(&stamps(), true, files.iter())), None);
+    assert_eq!(decode(&encode(&stamps(), true, &files)), None);
 }
 
 #[test]
@@ -164,8 +190,8 @@ fn the_file_is_private_and_checked() {
     let p = d.path().join(NAME);
     let me = Dropped::current_for_tests();
     assert_eq!(load(&p, &me), None);
-    let bytes = encode(&stamps(), true, sample().iter());
-    store(&p, &bytes).unwrap();
+    let bytes = encode(&stamps(), true, &sample());
+    store(&p, &stamps(), true, &listing(&sample()), |_| true).unwrap();
     let md = std::fs::symlink_metadata(&p).unwrap();
     assert_eq!(md.mode() & 0o777, 0o600);
     assert_eq!(load(&p, &me), decode(&bytes));
@@ -178,7 +204,7 @@ fn the_file_is_private_and_checked() {
     std::fs::rename(&p, &real).unwrap();
     std::os::unix::fs::symlink(&real, &p).unwrap();
     assert_eq!(load(&p, &me), None, "a symbolic link");
-    store(&p, &bytes).unwrap();
+    store(&p, &stamps(), true, &listing(&sample()), |_| true).unwrap();
     assert!(
         !std::fs::symlink_metadata(&p)
             .unwrap()

@@ -29,6 +29,7 @@ use md5::{Digest, Md5};
 use pop3_core::index::Uid;
 
 use super::flags;
+use super::listing::{Listing, Rec};
 use super::ops::Dirs;
 use crate::maildrop::error::{MaildropError, fs_error};
 use crate::privilege::Dropped;
@@ -37,9 +38,10 @@ use crate::privilege::Dropped;
 const NAMES_SHOWN: usize = 5;
 
 /// Which of the two message directories a message is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Sub {
     /// `new/`: delivered, not yet seen by any reader.
+    #[default]
     New,
     /// `cur/`: seen by a reader (its name may carry flags).
     Cur,
@@ -96,15 +98,12 @@ impl Listed {
         flags::is_seen(self.name_bytes())
     }
 
-    /// The session order: delivery time, then base name, then name, then
-    /// directory — a total order, so every session numbers alike.
+    /// The session order ([`order`]).
     pub fn order(&self, other: &Listed) -> Ordering {
-        (self.mtime, self.base(), self.name_bytes(), self.sub).cmp(&(
-            other.mtime,
-            other.base(),
-            other.name_bytes(),
-            other.sub,
-        ))
+        order(
+            (self.mtime, self.name_bytes(), self.sub),
+            (other.mtime, other.name_bytes(), other.sub),
+        )
     }
 
     /// Its UID before [`pop3_core::index::make_unique`]: the base name
@@ -112,9 +111,24 @@ impl Listed {
     /// unique-id (1–70 bytes of 0x21–0x7E), the lower-case hex MD5 of the
     /// base name. DEVIATION: qmail-pop3d sent such a name as it was.
     pub fn uid(&self) -> Uid {
-        let base = self.base();
-        Uid::new(base).unwrap_or_else(|| Uid::from_digest(&Md5::digest(base)))
+        uid_of(self.name_bytes())
     }
+}
+
+/// The UID of a message named `name` ([`Listed::uid`]).
+pub fn uid_of(name: &[u8]) -> Uid {
+    let base = flags::split(name).0;
+    Uid::new(base).unwrap_or_else(|| Uid::from_digest(&Md5::digest(base)))
+}
+
+/// A message as the session order sees it: delivery time, name, directory.
+pub type OrderKey<'a> = ((i64, i64), &'a [u8], Sub);
+
+/// The session order: delivery time, then base name, then name, then
+/// directory — a total order, so every session numbers alike.
+pub fn order(a: OrderKey<'_>, b: OrderKey<'_>) -> Ordering {
+    let base = |n| flags::split(n).0;
+    (a.0, base(a.1), a.1, a.2).cmp(&(b.0, base(b.1), b.1, b.2))
 }
 
 /// Checks the Maildir's directories: `root`, `cur/` and `new/` must be
@@ -171,8 +185,8 @@ fn check_dir(dir: &Path, owner: &Dropped) -> Result<bool, MaildropError> {
 }
 
 /// The messages of `new/` and `cur/` (open in `dirs`; `root` names them
-/// in notes and errors), in delivery order ([`Listed::order`]), not yet
-/// sized. Entries that are not regular files are skipped with a notice in
+/// in notes and errors), in delivery order ([`order`]), not yet sized.
+/// Entries that are not regular files are skipped with a notice in
 /// `notes`; a file that vanishes while listed (another reader took it) is
 /// simply not listed. The flag is true when nothing was skipped (the
 /// listing is then all there is to know of the directories).
@@ -180,8 +194,8 @@ pub fn list(
     dirs: &Dirs,
     root: &Path,
     notes: &mut Vec<String>,
-) -> Result<(Vec<Listed>, bool), MaildropError> {
-    let mut all = Vec::new();
+) -> Result<(Listing, bool), MaildropError> {
+    let mut all = Listing::default();
     let before = notes.len();
     for sub in [Sub::New, Sub::Cur] {
         list_sub(dirs, root, sub, &mut all, notes)?;
@@ -189,35 +203,31 @@ pub fn list(
     // The same file seen in new/ and then in cur/: once, as it is in cur/.
     // Found through new/'s identities, sorted (new/ holds only the mail
     // since the last session: no map of every message is built).
-    let mut in_new: Vec<(u64, u64, usize)> = all
+    let recs = all.recs();
+    let mut in_new: Vec<(u64, u64, usize)> = recs
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.sub == Sub::New)
-        .map(|(i, m)| (m.dev, m.ino, i))
+        .filter(|(_, r)| r.sub == Sub::New)
+        .map(|(i, r)| (r.dev, r.ino, i))
         .collect();
     in_new.sort_unstable();
     let mut twice: Vec<usize> = Vec::new();
-    for m in all.iter().filter(|m| m.sub == Sub::Cur) {
-        let from = in_new.partition_point(|&(d, i, _)| (d, i) < (m.dev, m.ino));
+    for r in recs.iter().filter(|r| r.sub == Sub::Cur) {
+        let from = in_new.partition_point(|&(d, i, _)| (d, i) < (r.dev, r.ino));
+        let base = flags::split(all.name(r)).0;
         for &(_, _, i) in in_new[from..]
             .iter()
-            .take_while(|&&(d, i, _)| (d, i) == (m.dev, m.ino))
+            .take_while(|&&(d, i, _)| (d, i) == (r.dev, r.ino))
         {
-            if all[i].base() == m.base() {
+            if flags::split(all.name(&recs[i])).0 == base {
                 twice.push(i);
             }
         }
     }
     drop(in_new);
-    if !twice.is_empty() {
-        twice.sort_unstable();
-        let mut i = 0;
-        all.retain(|_| {
-            i += 1;
-            twice.binary_search(&(i - 1)).is_err()
-        });
-    }
-    all.sort_by(Listed::order);
+    twice.sort_unstable();
+    all.remove(&twice);
+    all.sort();
     all.shrink_to_fit();
     Ok((all, notes.len() == before))
 }
@@ -227,7 +237,7 @@ fn list_sub(
     dirs: &Dirs,
     root: &Path,
     sub: Sub,
-    out: &mut Vec<Listed>,
+    out: &mut Listing,
     notes: &mut Vec<String>,
 ) -> Result<(), MaildropError> {
     let dir = root.join(sub.dir());
@@ -243,19 +253,25 @@ fn list_sub(
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        let listed = st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && out
+                .push_parts(
+                    sub,
+                    name,
+                    Rec::new(
+                        st.st_dev,
+                        st.st_ino,
+                        u64::try_from(st.st_size).unwrap_or(0),
+                        (st.st_mtime, u32::try_from(st.st_mtime_nsec).unwrap_or(0)),
+                        0,
+                    ),
+                )
+                .is_some();
+        // (A name longer than 255 bytes, which Linux never gives, is
+        // skipped too: not listed, so never touched.)
+        if !listed {
             skipped.push(OsString::from_vec(name.to_vec()));
-            return Ok(());
         }
-        out.push(Listed {
-            sub,
-            name: OsString::from_vec(name.to_vec()),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            len: u64::try_from(st.st_size).unwrap_or(0),
-            mtime: (st.st_mtime, st.st_mtime_nsec),
-            wire: 0,
-        });
         Ok(())
     })
     .map_err(|e| fs_error("scan", &dir, &e))?;
@@ -410,6 +426,7 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", fx.root.join("new/alink")).unwrap();
         let mut notes = Vec::new();
         let (got, clean) = list(&fx.dirs(), &fx.root, &mut notes).unwrap();
+        let got = got.to_vec();
         assert!(!clean, "entries were skipped");
         let want: Vec<(Sub, String)> = listed
             .iter()
@@ -473,6 +490,7 @@ mod tests {
         // A copy (another file) with the same base name stays.
         fx.put("cur", "5.x.host:2,", b"x\n", at(1, 0));
         let (got, clean) = list(&fx.dirs(), &fx.root, &mut Vec::new()).unwrap();
+        let got = got.to_vec();
         assert!(clean);
         assert_eq!(
             names(&got),
@@ -492,6 +510,7 @@ mod tests {
         let m = list(&dirs, &fx.root, &mut Vec::new())
             .unwrap()
             .0
+            .to_vec()
             .into_iter()
             .find(|m| m.name == "7.y.host")
             .unwrap();

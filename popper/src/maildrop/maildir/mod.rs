@@ -49,6 +49,7 @@ pub mod cache;
 pub mod deliver;
 pub mod flags;
 pub mod list;
+pub mod listing;
 pub mod lock;
 pub mod ops;
 pub mod send;
@@ -69,7 +70,7 @@ use pop3_core::index::{Entry, MsgIdx, make_unique};
 use pop3_core::marks::Marks;
 
 use self::cache::Stored;
-use self::list::Listed;
+use self::listing::{Listing, Rec};
 use self::lock::SessionLock;
 use self::ops::Dirs;
 use super::{CommitStats, Maildrop, Note, Open, Output, SendError};
@@ -116,7 +117,7 @@ pub struct MaildirDrop {
     settled: bool,
     /// The files listed at login, in session order, sized (names updated
     /// when a send finds one moved).
-    files: Vec<Listed>,
+    files: Listing,
     /// Sizes taken from the listing cache at login (the rest were counted).
     sizes_cached: usize,
     /// The whole listing came from the cache (no directory read).
@@ -194,22 +195,17 @@ impl MaildirDrop {
                         root.display()
                     ));
                 }
-                let whole = clean && settled && sized.cut == 0;
+                let whole = clean && settled && sized.cut.is_empty();
                 let unchanged = stored.as_ref().is_some_and(|s| {
                     s.stamps == stamps
                         && s.whole == whole
                         && sized.counted == 0
                         && s.files.len() == files.len()
                 });
-                let stale = stored.is_none() && std::fs::symlink_metadata(&cache_path).is_ok();
-                if opts.size_index && (!unchanged || stale) {
-                    let keep = files.iter().zip(&sized.whole).filter(|(_, w)| **w);
-                    let bytes = cache::encode(
-                        &stamps,
-                        whole,
-                        keep.map(|(f, _)| f).collect::<Vec<_>>().into_iter(),
-                    );
-                    if let Err(e) = cache::store(&cache_path, &bytes) {
+                drop(stored);
+                if opts.size_index && !unchanged {
+                    let keep = |i: usize| sized.cut.binary_search(&i).is_err();
+                    if let Err(e) = cache::store(&cache_path, &stamps, whole, &files, keep) {
                         notes.push(format!(
                             "could not write the size cache {}: {e}",
                             cache_path.display()
@@ -257,12 +253,12 @@ impl MaildirDrop {
 
 /// Where the sizes of a listing came from.
 struct Sized {
-    /// Per file: its size is known for the whole file (not a file cut
-    /// while it was counted), so the cache may keep it.
-    whole: Vec<bool>,
+    /// The files (by index, ascending) whose size is not known for the
+    /// whole file as listed (changed or cut while counted): sent as
+    /// counted, but not cached.
+    cut: Vec<usize>,
     cached: usize,
     counted: usize,
-    cut: usize,
     vanished: usize,
 }
 
@@ -272,41 +268,54 @@ struct Sized {
 fn sizes(
     dirs: &Dirs,
     root: &Path,
-    files: &mut Vec<Listed>,
+    files: &mut Listing,
     stored: Option<&Stored>,
 ) -> Result<Sized, MaildropError> {
-    let known: HashMap<(u64, &[u8]), &Listed> = stored
-        .map(|s| s.files.iter().map(|f| ((f.ino, f.base()), f)).collect())
+    let known: HashMap<(u64, &[u8]), &Rec> = stored
+        .map(|s| {
+            let f = &s.files;
+            f.recs()
+                .iter()
+                .map(|r| ((r.ino, flags::split(f.name(r)).0), r))
+                .collect()
+        })
         .unwrap_or_default();
     let mut s = Sized {
-        whole: Vec::with_capacity(files.len()),
+        cut: Vec::new(),
         cached: 0,
         counted: 0,
-        cut: 0,
         vanished: 0,
     };
     let mut buf = Vec::new();
-    let mut kept = Vec::with_capacity(files.len());
-    for mut f in files.drain(..) {
+    let mut vanished = Vec::new();
+    for i in 0..files.len() {
+        let Some(&r) = files.rec(i) else { break };
+        let base = flags::split(files.name(&r)).0;
         if let Some(k) = known
-            .get(&(f.ino, f.base()))
-            .filter(|k| k.len == f.len && k.mtime == f.mtime)
+            .get(&(r.ino, base))
+            .filter(|k| (k.len, k.secs, k.nanos) == (r.len, r.secs, r.nanos))
         {
             s.cached += 1;
-            f.wire = k.wire;
-            s.whole.push(true);
-            kept.push(f);
+            let wire = k.wire;
+            if let Some(r) = files.rec_mut(i) {
+                r.wire = wire;
+            }
             continue;
         }
-        let file = match send::open_message(dirs, &mut f) {
+        // Counting reads the whole file: one owned copy of its entry is
+        // nothing beside that.
+        let Some(mut m) = files.get(i) else { break };
+        let file = match send::open_message(dirs, &mut m) {
             Ok(Some(file)) => file,
             Ok(None) => {
                 s.vanished += 1;
+                vanished.push(i);
                 continue;
             }
-            Err(e) => return Err(fs_error("scan", &root.join(f.sub.dir()), &e)),
+            Err(e) => return Err(fs_error("scan", &root.join(m.sub.dir()), &e)),
         };
-        let path = f.path(root);
+        files.set_place(i, m.sub, m.name_bytes());
+        let path = m.path(root);
         let md = file.metadata().map_err(|e| fs_error("stat", &path, &e))?;
         if buf.is_empty() {
             buf = vec![0u8; SEND_CHUNK];
@@ -318,18 +327,23 @@ fn sizes(
         // order, or the bytes out of date).
         let as_listed = {
             use std::os::unix::fs::MetadataExt;
-            md.len() == f.len && (md.mtime(), md.mtime_nsec()) == f.mtime
+            md.len() == m.len && (md.mtime(), md.mtime_nsec()) == m.mtime
         };
-        f.len = read;
-        f.wire = wire;
+        if let Some(r) = files.rec_mut(i) {
+            r.len = read;
+            r.wire = wire;
+        }
         s.counted += 1;
-        let whole = read == md.len() && as_listed;
-        s.cut += usize::from(!whole);
-        s.whole.push(whole);
-        kept.push(f);
+        if !(read == md.len() && as_listed) {
+            s.cut.push(i);
+        }
     }
     drop(known);
-    *files = kept;
+    files.remove(&vanished);
+    // The indices of `cut` after the removal.
+    for c in &mut s.cut {
+        *c -= vanished.partition_point(|v| v < c);
+    }
     Ok(s)
 }
 
@@ -337,11 +351,15 @@ impl Maildrop for MaildirDrop {
     fn entries(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = self
             .files
+            .recs()
             .iter()
-            .map(|f| Entry {
-                size: f.wire,
-                uid: f.uid(),
-                seen: f.seen(),
+            .map(|r| {
+                let name = self.files.name(r);
+                Entry {
+                    size: r.wire,
+                    uid: list::uid_of(name),
+                    seen: flags::is_seen(name),
+                }
             })
             .collect();
         make_unique(entries.iter_mut().map(|e| &mut e.uid));
@@ -355,13 +373,23 @@ impl Maildrop for MaildirDrop {
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
         let num = msg.num().0;
-        let Some(f) = self.files.get_mut(msg.0) else {
+        let Some(mut m) = self.files.get(msg.0) else {
             return Err(SendError::Storage(
                 MaildropError::MessageGone { num }.into(),
             ));
         };
-        let size = f.wire;
-        send::send(&self.dirs, &self.opts.path, f, (num, size), body_lines, out)
+        let size = m.wire;
+        let sent = send::send(
+            &self.dirs,
+            &self.opts.path,
+            &mut m,
+            (num, size),
+            body_lines,
+            out,
+        );
+        // Found moved by another reader: looked for there next time.
+        self.files.set_place(msg.0, m.sub, m.name_bytes());
+        sent
     }
 
     fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError> {

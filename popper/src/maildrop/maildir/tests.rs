@@ -12,6 +12,7 @@ use pop3_core::wire::{Encoder, measure};
 use super::fixture::{Fx, at, session_marks};
 use super::*;
 use crate::maildrop::login_mail::{Arrivals, NewMessage};
+use crate::maildrop::maildir::list::Listed;
 use crate::maildrop::stamp::Stamp;
 
 /// An output that keeps everything.
@@ -383,7 +384,7 @@ fn the_size_cache_is_used_and_checked() {
         mtime: (0, 0),
         wire: 99,
     };
-    let forged = cache::encode(&[Stamp::default(); 2], true, [&forged_file].into_iter());
+    let forged = cache::to_bytes(&[Stamp::default(); 2], true, &listing(&[forged_file]));
     std::fs::write(&cache, &forged).unwrap();
     let d = fx.open().unwrap();
     assert_eq!(d.sizes_cached(), 0);
@@ -437,7 +438,16 @@ fn varied(fx: &Fx) {
 
 /// What clients see of a drop: every entry and the files behind them.
 fn seen(d: &MaildirDrop) -> (Vec<Entry>, Vec<Listed>) {
-    (d.entries(), d.files.clone())
+    (d.entries(), d.files.to_vec())
+}
+
+/// A listing of these files.
+fn listing(files: &[Listed]) -> Listing {
+    let mut l = Listing::default();
+    for f in files {
+        l.push(f).unwrap();
+    }
+    l
 }
 
 #[test]
@@ -460,7 +470,7 @@ fn a_settled_unchanged_maildir_is_listed_from_the_cache_alike() {
         ["7 messages, listed from the listing cache (new/ and cur/ unchanged)"]
     );
     for i in 0..7 {
-        let name = &d.files[i];
+        let name = &d.files.get(i).unwrap();
         let content = std::fs::read(name.path(&fx.root)).unwrap();
         assert_eq!(retr(&mut d, i, None).unwrap(), encoded(&content, None));
     }
@@ -491,7 +501,7 @@ fn a_settled_unchanged_maildir_is_listed_from_the_cache_alike() {
     .unwrap();
     let d = fx.open_later().unwrap();
     assert!(!d.listed_from_cache());
-    assert_eq!(d.files[5].name, "3.c.host:2,T");
+    assert_eq!(d.files.get(5).unwrap().name, "3.c.host:2,T");
 }
 
 #[test]
@@ -544,7 +554,7 @@ fn a_forged_whole_cache_is_taken_only_for_its_own_stamps() {
         ino: want.1[0].ino + 1,
         ..want.1[0].clone()
     };
-    let bytes = cache::encode(&[Stamp::default(); 2], true, [&liar].into_iter());
+    let bytes = cache::to_bytes(&[Stamp::default(); 2], true, &listing(&[liar]));
     std::fs::write(fx.root.join(cache::NAME), bytes).unwrap();
     let d = fx.open_later().unwrap();
     assert!(!d.listed_from_cache());
@@ -592,7 +602,7 @@ impl Fx {
     fn measured_entries(&self, d: &MaildirDrop) -> Vec<Entry> {
         d.entries()
             .into_iter()
-            .zip(&d.files)
+            .zip(d.files.to_vec())
             .map(|(mut e, f)| {
                 e.size = measure(&std::fs::read(f.path(&self.root)).unwrap());
                 e

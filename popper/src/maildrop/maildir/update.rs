@@ -36,7 +36,7 @@
 //! at the first failed unlink and ignores failed renames): all are tried,
 //! and the reply says how many failed.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
@@ -47,6 +47,7 @@ use pop3_core::marks::Marks;
 
 use super::flags;
 use super::list::{Finder, Listed, Sub};
+use super::listing::Listing;
 use super::ops::Dirs;
 use crate::maildrop::error::MaildropError;
 
@@ -110,7 +111,7 @@ pub fn commit(
     dirs: &Dirs,
     root: &Path,
     unchanged: [bool; 2],
-    msgs: &[Listed],
+    msgs: &Listing,
     marks: &Marks,
     update_status: bool,
     notes: &mut Vec<String>,
@@ -120,14 +121,16 @@ pub fn commit(
     let mut first_errno = None;
     let mut finder = Finder::new(dirs);
     let mut touched = [false; 2];
-    for (i, m) in msgs.iter().enumerate() {
+    let shown = |sub: Sub, name: &[u8]| root.join(sub.dir()).join(OsStr::from_bytes(name));
+    for (i, r) in msgs.recs().iter().enumerate() {
         let (deleted, retrieved) = (marks.is_deleted(MsgIdx(i)), marks.is_retrieved(MsgIdx(i)));
-        if step(m.sub, m.name_bytes(), deleted, retrieved, update_status) == Step::Keep {
+        let name = msgs.name(r);
+        if step(r.sub, name, deleted, retrieved, update_status) == Step::Keep {
             continue;
         }
-        let at = usize::from(m.sub == Sub::Cur);
+        let at = usize::from(r.sub == Sub::Cur);
         if deleted && unchanged[at] {
-            match dirs.unlink(m.sub, m.name_bytes()) {
+            match dirs.unlink(r.sub, name) {
                 Ok(()) => {
                     changed += 1;
                     touched[at] = true;
@@ -139,13 +142,17 @@ pub fn commit(
                     failed += 1;
                     first_errno.get_or_insert(e.raw_os_error().unwrap_or(0));
                     if failed <= FAILURES_SHOWN {
-                        notes.push(format!("could not update {}: {e}", m.path(root).display()));
+                        let path = shown(r.sub, name);
+                        notes.push(format!("could not update {}: {e}", path.display()));
                     }
                     continue;
                 }
             }
         }
         touched = [true; 2];
+        // Found first: worked on as an owned copy.
+        let Some(m) = msgs.get(i) else { continue };
+        let m = &m;
         match apply(
             &mut finder,
             root,
