@@ -134,11 +134,20 @@ impl Sum {
 }
 
 /// The checksum of `bytes` whole.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 fn sum(bytes: &[u8]) -> u64 {
     let mut s = Sum::new(bytes.len() as u64);
     s.feed(bytes);
     s.finish()
+}
+
+/// `body` with its checksum after it: a file whose every other part the
+/// decoder must check (the fuzz target's way past the checksum).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn seal(body: &[u8]) -> Vec<u8> {
+    let mut b = body.to_vec();
+    b.extend_from_slice(&sum(body).to_le_bytes());
+    b
 }
 
 /// Writes the cache of `files` (in session order) to `out`, those whose
