@@ -261,7 +261,10 @@ fn decode_from(r: impl io::Read, size: u64) -> Option<Stored> {
     if count as u64 > r.left / (FIXED as u64 + 1) {
         return None;
     }
-    let mut files = Listing::with_capacity(count, 0);
+    // The names' bytes are what the entries leave of the body: the
+    // listing is made at its size (`Listing::with_capacity`).
+    let names = (r.left as usize).saturating_sub(count * FIXED);
+    let mut files = Listing::with_capacity(count, names);
     let mut name = [0u8; MAX_NAME];
     for _ in 0..count {
         let sub = match r.word::<1>()? {

@@ -195,7 +195,20 @@ pub fn list(
     root: &Path,
     notes: &mut Vec<String>,
 ) -> Result<(Listing, bool), MaildropError> {
-    let mut all = Listing::default();
+    // Counted first (names only, no stat), so the listing is made at its
+    // size: grown by doubling, each step would hold the old copy and the
+    // new one at once (glibc's heap, past its mmap threshold) — the
+    // login's peak.
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for sub in [Sub::New, Sub::Cur] {
+        dirs.read(sub, |name, _| {
+            n += 1;
+            bytes += name.to_bytes().len();
+            Ok(())
+        })
+        .map_err(|e| fs_error("scan", &root.join(sub.dir()), &e))?;
+    }
+    let mut all = Listing::with_capacity(n, bytes);
     let before = notes.len();
     for sub in [Sub::New, Sub::Cur] {
         list_sub(dirs, root, sub, &mut all, notes)?;
