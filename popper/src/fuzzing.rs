@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("scan_index", scan_index),
     ("popauth_record", popauth_record),
     ("sasl", sasl),
+    ("maildir_cache", maildir_cache),
 ];
 
 /// The line reader and tokenizer on client bytes fed in pieces whose size
@@ -328,6 +329,34 @@ pub fn scan_index(data: &[u8]) {
     }
 }
 
+/// The Maildir listing cache's decoder on arbitrary files, and on
+/// arbitrary bodies behind a valid checksum: it refuses, or returns a
+/// listing of valid names in strict session order that encodes back to
+/// the very same bytes (nothing accepted is read any other way than it
+/// was written).
+pub fn maildir_cache(data: &[u8]) {
+    use crate::maildrop::maildir::cache as mc;
+    use crate::maildrop::maildir::list::order;
+    let _ = mc::decode(data);
+    let sealed = mc::seal(data);
+    if let Some(st) = mc::decode(&sealed) {
+        let f = &st.files;
+        for w in f.recs().windows(2) {
+            assert!(order(f.key(&w[0]), f.key(&w[1])).is_lt(), "out of order");
+        }
+        for r in f.recs() {
+            let name = f.name(r);
+            assert!(!name.is_empty() && !name.starts_with(b".") && !name.contains(&b'/'));
+            assert!(r.wire >= r.len && r.nanos < 1_000_000_000);
+        }
+        assert_eq!(
+            mc::to_bytes(&st.stamps, st.whole, f),
+            sealed,
+            "not read back"
+        );
+    }
+}
+
 /// The pop.auth record codec on what gdbm hands popper from the database
 /// file: decoding never yields the terminating NUL; every secret `encode`
 /// accepts decodes back to itself; a name without NUL round-trips through
@@ -432,5 +461,15 @@ mod tests {
         popauth_record(b"\x9e\x9a\x00");
         sasl(b"\x00AGFsaWNlAHNlY3JldA==");
         sasl(b"\x02n,,n=alice,r=abc\nc=biws,r=abcserver,p=AAAA");
+        let mut l = crate::maildrop::maildir::listing::Listing::default();
+        for (i, name) in ["1.a.host", "2.b.host:2,S"].into_iter().enumerate() {
+            let rec = crate::maildrop::maildir::listing::Rec::new(1, 2, 3, (i as i64, 5), 4);
+            let sub = crate::maildrop::maildir::list::Sub::Cur;
+            l.push_parts(sub, name.as_bytes(), rec).unwrap();
+        }
+        let file = crate::maildrop::maildir::cache::to_bytes(&[Stamp::default(); 2], true, &l);
+        assert!(crate::maildrop::maildir::cache::decode(&file).is_some());
+        maildir_cache(&file[..file.len() - 8]);
+        maildir_cache(&file);
     }
 }

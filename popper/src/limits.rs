@@ -52,7 +52,7 @@ pub const MAX_BULLETIN: u64 = 1 << 20;
 /// connection.
 pub const MAX_CONFIG: u64 = 1 << 20;
 
-/// Larger Maildir size caches (`Maildir/.popper-sizes`) are not read
+/// Larger Maildir listing caches (`Maildir/.popper-sizes`) are not read
 /// (about three million messages).
 ///
 /// The cache is the user's own file; a huge one must not make a login

@@ -18,6 +18,7 @@ pub mod maildir;
 pub mod mbox;
 pub mod own_file;
 pub mod session_lock;
+pub mod stamp;
 
 pub use pop3_core::maildrop::{CommitStats, Maildrop, Note, Open, Output, SendError};
 

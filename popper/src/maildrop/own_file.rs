@@ -1,5 +1,5 @@
 //! popper's own small files beside the mail (the mbox scan index, the
-//! Maildir size cache): read only if they are the user's, and replaced
+//! Maildir listing cache): read only if they are the user's, and replaced
 //! whole, never written in place.
 //!
 //! A file an attacker could plant there (a symbolic link, a FIFO, another
@@ -9,15 +9,17 @@
 //! `NAME.new`, made afresh (0600, not through a link), and is renamed over
 //! `NAME` — which replaces whatever is there, never what it points to.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::privilege::Dropped;
 
-/// The bytes of `path`, if it is a file of `owner`'s of at most `max` bytes.
-pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
+/// `path` open for reading, and its size, if it is a file of `owner`'s of
+/// at most `max` bytes (for a reader that parses as it reads, holding no
+/// copy of the file).
+pub fn open(path: &Path, owner: &Dropped, max: u64) -> Option<(File, u64)> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
@@ -27,7 +29,13 @@ pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
     if !(m.file_type().is_file() && m.uid() == owner.uid() && m.nlink() == 1 && m.size() <= max) {
         return None;
     }
-    let mut bytes = Vec::with_capacity(m.size() as usize);
+    Some((f, m.size()))
+}
+
+/// The bytes of `path`, if it is a file of `owner`'s of at most `max` bytes.
+pub fn read(path: &Path, owner: &Dropped, max: u64) -> Option<Vec<u8>> {
+    let (f, size) = open(path, owner, max)?;
+    let mut bytes = Vec::with_capacity(size as usize);
     f.take(max).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
@@ -41,6 +49,15 @@ pub fn new_name(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `bytes` (through `NAME.new` and a rename).
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with(path, |f| f.write_all(bytes))
+}
+
+/// Replaces `path` with what `write` writes (through `NAME.new` and a
+/// rename: a failed write leaves `path` as it was).
+pub fn replace_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = new_name(path);
     match std::fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -53,7 +70,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
         .open(&tmp)?;
-    let written = f.write_all(bytes);
+    let written = write(&mut f);
     drop(f);
     let written = written.and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {

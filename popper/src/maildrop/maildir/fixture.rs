@@ -80,6 +80,11 @@ impl Fx {
         p
     }
 
+    /// Its `new/` and `cur/`, open.
+    pub fn dirs(&self) -> super::ops::Dirs {
+        super::ops::Dirs::open(&self.root).unwrap()
+    }
+
     /// The sorted names in `sub`.
     pub fn names(&self, sub: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root.join(sub))
@@ -102,6 +107,15 @@ impl Fx {
     /// Opens the Maildir as the user running the tests.
     pub fn open(&self) -> Result<MaildirDrop, MaildropError> {
         MaildirDrop::open(&Dropped::current_for_tests(), self.opts(), None)
+    }
+
+    /// Opens as [`Fx::open`] does ten seconds from now: the directories
+    /// just made count as settled (`stamp.rs`), so the listing cache may
+    /// be written whole, and taken whole.
+    pub fn open_later(&self) -> Result<MaildirDrop, MaildropError> {
+        MaildirDrop::open_at(&Dropped::current_for_tests(), self.opts(), None, || {
+            SystemTime::now() + Duration::from_secs(10)
+        })
     }
 
     /// Opens with these settings and this login mail.

@@ -17,10 +17,11 @@
 //! the two directories may be seen in both: the same file (device and
 //! inode) under the same base name is listed once, under its `cur/` name.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,8 @@ use md5::{Digest, Md5};
 use pop3_core::index::Uid;
 
 use super::flags;
+use super::listing::{Listing, Rec};
+use super::ops::Dirs;
 use crate::maildrop::error::{MaildropError, fs_error};
 use crate::privilege::Dropped;
 
@@ -35,9 +38,10 @@ use crate::privilege::Dropped;
 const NAMES_SHOWN: usize = 5;
 
 /// Which of the two message directories a message is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Sub {
     /// `new/`: delivered, not yet seen by any reader.
+    #[default]
     New,
     /// `cur/`: seen by a reader (its name may carry flags).
     Cur,
@@ -68,6 +72,8 @@ pub struct Listed {
     pub len: u64,
     /// The delivery time: `st_mtime` and its nanoseconds.
     pub mtime: (i64, i64),
+    /// The wire size (what RETR sends before dot-stuffing), once sized.
+    pub wire: u64,
 }
 
 impl Listed {
@@ -92,14 +98,37 @@ impl Listed {
         flags::is_seen(self.name_bytes())
     }
 
+    /// The session order ([`order`]).
+    pub fn order(&self, other: &Listed) -> Ordering {
+        order(
+            (self.mtime, self.name_bytes(), self.sub),
+            (other.mtime, other.name_bytes(), other.sub),
+        )
+    }
+
     /// Its UID before [`pop3_core::index::make_unique`]: the base name
     /// (COMPAT qmail-pop3d's UIDL), or, when that is not a valid RFC 1939
     /// unique-id (1–70 bytes of 0x21–0x7E), the lower-case hex MD5 of the
     /// base name. DEVIATION: qmail-pop3d sent such a name as it was.
     pub fn uid(&self) -> Uid {
-        let base = self.base();
-        Uid::new(base).unwrap_or_else(|| Uid::from_digest(&Md5::digest(base)))
+        uid_of(self.name_bytes())
     }
+}
+
+/// The UID of a message named `name` ([`Listed::uid`]).
+pub fn uid_of(name: &[u8]) -> Uid {
+    let base = flags::split(name).0;
+    Uid::new(base).unwrap_or_else(|| Uid::from_digest(&Md5::digest(base)))
+}
+
+/// A message as the session order sees it: delivery time, name, directory.
+pub type OrderKey<'a> = ((i64, i64), &'a [u8], Sub);
+
+/// The session order: delivery time, then base name, then name, then
+/// directory — a total order, so every session numbers alike.
+pub fn order(a: OrderKey<'_>, b: OrderKey<'_>) -> Ordering {
+    let base = |n| flags::split(n).0;
+    (a.0, base(a.1), a.1, a.2).cmp(&(b.0, base(b.1), b.1, b.2))
 }
 
 /// Checks the Maildir's directories: `root`, `cur/` and `new/` must be
@@ -155,68 +184,110 @@ fn check_dir(dir: &Path, owner: &Dropped) -> Result<bool, MaildropError> {
     Ok(true)
 }
 
-/// The messages of `new/` and `cur/`, in delivery order (mtime, then
-/// base name, then name). Entries that are not regular files are skipped
-/// with a notice in `notes`; a file that vanishes while listed (another
-/// reader took it) is simply not listed.
-pub fn list(root: &Path, notes: &mut Vec<String>) -> Result<Vec<Listed>, MaildropError> {
-    let mut all = Vec::new();
+/// The messages of `new/` and `cur/` (open in `dirs`; `root` names them
+/// in notes and errors), in delivery order ([`order`]), not yet sized.
+/// Entries that are not regular files are skipped with a notice in
+/// `notes`; a file that vanishes while listed (another reader took it) is
+/// simply not listed. The flag is true when nothing was skipped (the
+/// listing is then all there is to know of the directories).
+pub fn list(
+    dirs: &Dirs,
+    root: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(Listing, bool), MaildropError> {
+    // Counted first (names only, no stat), so the listing is made at its
+    // size: grown by doubling, each step would hold the old copy and the
+    // new one at once (glibc's heap, past its mmap threshold) — the
+    // login's peak.
+    let (mut n, mut bytes) = (0usize, 0usize);
     for sub in [Sub::New, Sub::Cur] {
-        list_sub(root, sub, &mut all, notes)?;
+        dirs.read(sub, |name, _| {
+            n += 1;
+            bytes += name.to_bytes().len();
+            Ok(())
+        })
+        .map_err(|e| fs_error("scan", &root.join(sub.dir()), &e))?;
+    }
+    let mut all = Listing::with_capacity(n, bytes);
+    let before = notes.len();
+    for sub in [Sub::New, Sub::Cur] {
+        list_sub(dirs, root, sub, &mut all, notes)?;
     }
     // The same file seen in new/ and then in cur/: once, as it is in cur/.
-    let in_cur: HashMap<(u64, u64), OsString> = all
+    // Found through new/'s identities, sorted (new/ holds only the mail
+    // since the last session: no map of every message is built).
+    let recs = all.recs();
+    let mut in_new: Vec<(u64, u64, usize)> = recs
         .iter()
-        .filter(|m| m.sub == Sub::Cur)
-        .map(|m| ((m.dev, m.ino), m.name.clone()))
+        .enumerate()
+        .filter(|(_, r)| r.sub == Sub::New)
+        .map(|(i, r)| (r.dev, r.ino, i))
         .collect();
-    all.retain(|m| {
-        m.sub == Sub::Cur
-            || in_cur
-                .get(&(m.dev, m.ino))
-                .is_none_or(|n| flags::split(n.as_bytes()).0 != m.base())
-    });
-    all.sort_by(|a, b| {
-        (a.mtime, a.base(), a.name_bytes(), a.sub).cmp(&(b.mtime, b.base(), b.name_bytes(), b.sub))
-    });
-    Ok(all)
+    in_new.sort_unstable();
+    let mut twice: Vec<usize> = Vec::new();
+    for r in recs.iter().filter(|r| r.sub == Sub::Cur) {
+        let from = in_new.partition_point(|&(d, i, _)| (d, i) < (r.dev, r.ino));
+        let base = flags::split(all.name(r)).0;
+        for &(_, _, i) in in_new[from..]
+            .iter()
+            .take_while(|&&(d, i, _)| (d, i) == (r.dev, r.ino))
+        {
+            if flags::split(all.name(&recs[i])).0 == base {
+                twice.push(i);
+            }
+        }
+    }
+    drop(in_new);
+    twice.sort_unstable();
+    all.remove(&twice);
+    all.sort();
+    all.shrink_to_fit();
+    Ok((all, notes.len() == before))
 }
 
-/// Appends the regular files of `root/sub` to `out`.
+/// Appends the regular files of `sub` to `out`.
 fn list_sub(
+    dirs: &Dirs,
     root: &Path,
     sub: Sub,
-    out: &mut Vec<Listed>,
+    out: &mut Listing,
     notes: &mut Vec<String>,
 ) -> Result<(), MaildropError> {
     let dir = root.join(sub.dir());
-    let read = std::fs::read_dir(&dir).map_err(|e| fs_error("scan", &dir, &e))?;
     let mut skipped = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| fs_error("scan", &dir, &e))?;
-        let name = entry.file_name();
-        if name.as_bytes().starts_with(b".") {
-            continue;
+    dirs.read(sub, |name, _| {
+        let name = name.to_bytes();
+        if name.starts_with(b".") {
+            return Ok(());
         }
         // Not followed through a symbolic link (lstat).
-        let md = match entry.metadata() {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(fs_error("stat", &dir.join(&name), &e)),
+        let st = match dirs.lstat(sub, name) {
+            Ok(st) => st,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         };
-        if !md.file_type().is_file() {
-            skipped.push(name);
-            continue;
+        let listed = st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && out
+                .push_parts(
+                    sub,
+                    name,
+                    Rec::new(
+                        st.st_dev,
+                        st.st_ino,
+                        u64::try_from(st.st_size).unwrap_or(0),
+                        (st.st_mtime, u32::try_from(st.st_mtime_nsec).unwrap_or(0)),
+                        0,
+                    ),
+                )
+                .is_some();
+        // (A name longer than 255 bytes, which Linux never gives, is
+        // skipped too: not listed, so never touched.)
+        if !listed {
+            skipped.push(OsString::from_vec(name.to_vec()));
         }
-        out.push(Listed {
-            sub,
-            name,
-            dev: md.dev(),
-            ino: md.ino(),
-            len: md.size(),
-            mtime: (md.mtime(), md.mtime_nsec()),
-        });
-    }
+        Ok(())
+    })
+    .map_err(|e| fs_error("scan", &dir, &e))?;
     if !skipped.is_empty() {
         skipped.sort();
         let shown: Vec<String> = skipped
@@ -243,8 +314,8 @@ fn list_sub(
 /// there, else the name in `cur/` or `new/` with the same base name that
 /// is the same file (another reader moved it to `cur/` or changed its
 /// flags). `None`: it is gone.
-pub fn locate(root: &Path, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
-    Finder::new(root).locate(m)
+pub fn locate(dirs: &Dirs, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
+    Finder::new(dirs).locate(m)
 }
 
 /// Every name in `cur/` and `new/`, by base name.
@@ -262,28 +333,36 @@ const REREADS: u32 = 3;
 /// `REREADS` times) when what was read is out of date.
 #[derive(Debug)]
 pub struct Finder<'a> {
-    root: &'a Path,
+    dirs: &'a Dirs,
     names: Option<ByBase>,
     rereads: u32,
 }
 
 impl<'a> Finder<'a> {
-    /// A finder for the Maildir `root`.
-    pub fn new(root: &'a Path) -> Finder<'a> {
+    /// A finder in the open directories `dirs`.
+    pub fn new(dirs: &'a Dirs) -> Finder<'a> {
         Finder {
-            root,
+            dirs,
             names: None,
             rereads: 0,
         }
     }
 
+    /// The directories it looks in.
+    pub fn dirs(&self) -> &'a Dirs {
+        self.dirs
+    }
+
+    /// True when `sub/name` is the file `m` (same device and inode).
+    fn same(&self, m: &Listed, sub: Sub, name: &[u8]) -> bool {
+        self.dirs.lstat(sub, name).is_ok_and(|st| {
+            st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_dev == m.dev && st.st_ino == m.ino
+        })
+    }
+
     /// Where message `m` is now (see [`locate`]).
     pub fn locate(&mut self, m: &Listed) -> io::Result<Option<(Sub, OsString)>> {
-        let same = |p: &Path| {
-            std::fs::symlink_metadata(p)
-                .is_ok_and(|md| md.file_type().is_file() && md.dev() == m.dev && md.ino() == m.ino)
-        };
-        if same(&m.path(self.root)) {
+        if self.same(m, m.sub, m.name_bytes()) {
             return Ok(Some((m.sub, m.name.clone())));
         }
         for fresh in [self.names.is_none(), self.rereads < REREADS] {
@@ -299,7 +378,7 @@ impl<'a> Finder<'a> {
                 .and_then(|n| n.get(m.base()))
                 .into_iter()
                 .flatten()
-                .find(|(sub, name)| same(&self.root.join(sub.dir()).join(name)));
+                .find(|(sub, name)| self.same(m, *sub, name.as_bytes()));
             if let Some(f) = found {
                 return Ok(Some(f.clone()));
             }
@@ -314,11 +393,15 @@ impl<'a> Finder<'a> {
     fn read(&self) -> io::Result<ByBase> {
         let mut names = ByBase::new();
         for sub in [Sub::Cur, Sub::New] {
-            for entry in std::fs::read_dir(self.root.join(sub.dir()))? {
-                let name = entry?.file_name();
-                let base = flags::split(name.as_bytes()).0.to_vec();
-                names.entry(base).or_default().push((sub, name));
-            }
+            self.dirs.read(sub, |name, _| {
+                let name = name.to_bytes();
+                let base = flags::split(name).0.to_vec();
+                names
+                    .entry(base)
+                    .or_default()
+                    .push((sub, OsString::from_vec(name.to_vec())));
+                Ok(())
+            })?;
         }
         Ok(names)
     }
@@ -355,7 +438,9 @@ mod tests {
         std::fs::create_dir(fx.root.join("cur/adir")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", fx.root.join("new/alink")).unwrap();
         let mut notes = Vec::new();
-        let got = list(&fx.root, &mut notes).unwrap();
+        let (got, clean) = list(&fx.dirs(), &fx.root, &mut notes).unwrap();
+        let got = got.to_vec();
+        assert!(!clean, "entries were skipped");
         let want: Vec<(Sub, String)> = listed
             .iter()
             .map(|(sub, name, ..)| {
@@ -399,6 +484,7 @@ mod tests {
                 ino: 0,
                 len: 0,
                 mtime: (0, 0),
+                wire: 0,
             };
             assert_eq!(m.uid().as_bytes(), uid.as_bytes(), "{name}");
         }
@@ -416,7 +502,9 @@ mod tests {
         .unwrap();
         // A copy (another file) with the same base name stays.
         fx.put("cur", "5.x.host:2,", b"x\n", at(1, 0));
-        let got = list(&fx.root, &mut Vec::new()).unwrap();
+        let (got, clean) = list(&fx.dirs(), &fx.root, &mut Vec::new()).unwrap();
+        let got = got.to_vec();
+        assert!(clean);
         assert_eq!(
             names(&got),
             [
@@ -431,13 +519,16 @@ mod tests {
         let fx = Fx::new("locate");
         fx.put("new", "7.y.host", b"x\n", at(1, 0));
         fx.put("cur", "7.y.hostile:2,S", b"x\n", at(1, 0));
-        let m = list(&fx.root, &mut Vec::new())
+        let dirs = fx.dirs();
+        let m = list(&dirs, &fx.root, &mut Vec::new())
             .unwrap()
+            .0
+            .to_vec()
             .into_iter()
             .find(|m| m.name == "7.y.host")
             .unwrap();
         assert_eq!(
-            locate(&fx.root, &m).unwrap(),
+            locate(&dirs, &m).unwrap(),
             Some((Sub::New, "7.y.host".into()))
         );
         std::fs::rename(
@@ -446,14 +537,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            locate(&fx.root, &m).unwrap(),
+            locate(&dirs, &m).unwrap(),
             Some((Sub::Cur, "7.y.host:2,RS".into()))
         );
         // Another file under its name is not it (made before the old one
         // goes, or it may get the same inode number).
         fx.put("new", "7.y.host", b"x\n", at(1, 0));
         std::fs::remove_file(fx.root.join("cur/7.y.host:2,RS")).unwrap();
-        assert_eq!(locate(&fx.root, &m).unwrap(), None);
+        assert_eq!(locate(&dirs, &m).unwrap(), None);
     }
 
     #[test]

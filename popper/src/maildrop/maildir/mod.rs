@@ -9,8 +9,9 @@
 //! 2. delivers mail due at login (bulletins, `deliver.rs`), exactly once;
 //! 3. lists `new/` and `cur/` in delivery order (`list.rs`): UID = the
 //!    name up to its first `:` (COMPAT qmail-pop3d), seen = `S` among the
-//!    `:2,` flags (`flags.rs`), exact wire sizes counted or taken from the
-//!    size cache `Maildir/.popper-sizes` (`size.rs`);
+//!    `:2,` flags (`flags.rs`), exact wire sizes counted (`size.rs`) — or
+//!    takes the whole listing, or the sizes, from the listing cache
+//!    `Maildir/.popper-sizes` (`cache.rs`);
 //! 4. streams RETR/TOP from the files (`send.rs`), finding a file again if
 //!    another reader moved it;
 //! 5. at QUIT unlinks the deleted messages and renames the read ones
@@ -28,9 +29,11 @@
 //! popper's own: losing either costs nothing but a recount.
 //!
 //! Messages delivered during the session are not in the listing and are
-//! never touched. Memory is O(messages): one name, one inode and two sizes
-//! each; a message's bytes are never held, only [`SEND_CHUNK`] of them at
-//! a time.
+//! never touched. Every per-message step is relative to the open `new/`
+//! and `cur/` (`ops::Dirs`). Memory is O(messages): one [`Listed`] each
+//! (a name, an inode, two sizes, a time); the session's entries are made
+//! from them once, for the core; a message's bytes are never held, only
+//! [`SEND_CHUNK`] of them at a time.
 //!
 //! DEVIATIONs (each explained where it is made): exact CRLF sizes rather
 //! than `st_size` (`size.rs`); a name that is not a valid unique-id gets
@@ -42,9 +45,11 @@
 //!
 //! [`SEND_CHUNK`]: crate::limits::SEND_CHUNK
 
+pub mod cache;
 pub mod deliver;
 pub mod flags;
 pub mod list;
+pub mod listing;
 pub mod lock;
 pub mod ops;
 pub mod send;
@@ -56,19 +61,23 @@ mod fixture;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use pop3_core::error::StorageError;
 use pop3_core::index::{Entry, MsgIdx, make_unique};
 use pop3_core::marks::Marks;
 
-use self::list::Listed;
+use self::cache::Stored;
+use self::listing::{Listing, Rec};
 use self::lock::SessionLock;
-use self::size::{Cache, Known};
+use self::ops::Dirs;
 use super::{CommitStats, Maildrop, Note, Open, Output, SendError};
 use crate::limits::SEND_CHUNK;
 use crate::maildrop::error::{MaildropError, fs_error};
 use crate::maildrop::login_mail::LoginMail;
+use crate::maildrop::stamp::Stamp;
 use crate::privilege::Dropped;
 
 /// How the Maildir maildrop is set up.
@@ -99,13 +108,20 @@ pub struct MaildirArgs<'a> {
 #[derive(Debug)]
 pub struct MaildirDrop {
     opts: MaildirOptions,
-    /// The files listed at login, in session order (names updated when a
-    /// send finds one moved).
-    files: Vec<Listed>,
-    /// Their entries: exact sizes, unique UIDs, seen flags.
-    entries: Vec<Entry>,
-    /// Sizes taken from the size cache at login (the rest were counted).
+    /// `new/` and `cur/`, open for the session.
+    dirs: Dirs,
+    /// Their stamps before they were listed, and whether those were
+    /// settled (no later change can leave them equal): then an unchanged
+    /// stamp at QUIT means every listed name is still the file listed.
+    stamps: [Stamp; 2],
+    settled: bool,
+    /// The files listed at login, in session order, sized (names updated
+    /// when a send finds one moved).
+    files: Listing,
+    /// Sizes taken from the listing cache at login (the rest were counted).
     sizes_cached: usize,
+    /// The whole listing came from the cache (no directory read).
+    listed_from_cache: bool,
     /// Log lines: skipped entries, bulletins, failures.
     notes: Vec<String>,
     /// Log lines for `-d`: where the listing's sizes came from.
@@ -123,6 +139,17 @@ impl MaildirDrop {
         opts: MaildirOptions,
         mail: Option<&dyn LoginMail>,
     ) -> Result<MaildirDrop, MaildropError> {
+        Self::open_at(owner, opts, mail, SystemTime::now)
+    }
+
+    /// [`MaildirDrop::open`] with the clock the racy rule reads (tests
+    /// pass a later one to see directories they just made as settled).
+    fn open_at(
+        owner: &Dropped,
+        opts: MaildirOptions,
+        mail: Option<&dyn LoginMail>,
+        clock: fn() -> SystemTime,
+    ) -> Result<MaildirDrop, MaildropError> {
         let root = opts.path.clone();
         let tmp = list::check(&root, owner)?;
         let session = SessionLock::acquire(&root, owner)?;
@@ -130,60 +157,72 @@ impl MaildirDrop {
         if let Some(m) = mail {
             deliver::deliver(&root, tmp, m, &mut notes)?;
         }
-        let mut files = list::list(&root, &mut notes)?;
-        let cache_path = root.join(size::NAME);
-        let cache = if opts.size_index {
-            size::load(&cache_path, owner)
+        let dirs = Dirs::open(&root).map_err(|e| fs_error("open", &root, &e))?;
+        // Read before the listing: a change made while listing moves them
+        // past what is recorded, so the next login lists again.
+        let stamps = dirs.stamps().map_err(|e| fs_error("stat", &root, &e))?;
+        let now = clock();
+        let settled = stamps.iter().all(|s| s.settled(now));
+        let cache_path = root.join(cache::NAME);
+        let stored = if opts.size_index {
+            cache::load(&cache_path, owner)
         } else {
             None
         };
-        let sized = sizes(&root, &mut files, cache.as_ref())?;
-        let mut entries: Vec<Entry> = files
-            .iter()
-            .zip(&sized.wire)
-            .map(|(f, &size)| Entry {
-                size,
-                uid: f.uid(),
-                seen: f.seen(),
-            })
-            .collect();
-        make_unique(entries.iter_mut().map(|e| &mut e.uid));
-        let mut detail = vec![format!(
-            "{}, {} sizes from the size cache, {} counted",
-            super::messages(entries.len()),
-            sized.cached,
-            sized.counted
-        )];
-        if sized.vanished > 0 {
-            detail.push(format!(
-                "{} messages vanished while {} was listed",
-                sized.vanished,
-                root.display()
-            ));
-        }
-        let stale = match &cache {
-            Some(c) => c.len() != sized.cached,
-            None => std::fs::symlink_metadata(&cache_path).is_ok(),
-        };
-        if opts.size_index && (sized.counted > 0 || stale) {
-            let bytes = size::encode(
-                files
-                    .iter()
-                    .zip(&sized.known)
-                    .filter_map(|(f, k)| Some((f.base(), f.ino, (*k)?))),
-            );
-            if let Err(e) = size::store(&cache_path, &bytes) {
-                notes.push(format!(
-                    "could not write the size cache {}: {e}",
-                    cache_path.display()
+        let mut detail = Vec::new();
+        let (files, sizes_cached, listed_from_cache) = match stored {
+            Some(s) if s.whole && s.stamps == stamps => {
+                detail.push(format!(
+                    "{}, listed from the listing cache (new/ and cur/ unchanged)",
+                    super::messages(s.files.len())
                 ));
+                let n = s.files.len();
+                (s.files, n, true)
             }
-        }
+            stored => {
+                let (mut files, clean) = list::list(&dirs, &root, &mut notes)?;
+                let sized = sizes(&dirs, &root, &mut files, stored.as_ref())?;
+                detail.push(format!(
+                    "{}, {} sizes from the size cache, {} counted",
+                    super::messages(files.len()),
+                    sized.cached,
+                    sized.counted
+                ));
+                if sized.vanished > 0 {
+                    detail.push(format!(
+                        "{} messages vanished while {} was listed",
+                        sized.vanished,
+                        root.display()
+                    ));
+                }
+                let whole = clean && settled && sized.cut.is_empty();
+                let unchanged = stored.as_ref().is_some_and(|s| {
+                    s.stamps == stamps
+                        && s.whole == whole
+                        && sized.counted == 0
+                        && s.files.len() == files.len()
+                });
+                drop(stored);
+                if opts.size_index && !unchanged {
+                    let keep = |i: usize| sized.cut.binary_search(&i).is_err();
+                    if let Err(e) = cache::store(&cache_path, &stamps, whole, &files, keep) {
+                        notes.push(format!(
+                            "could not write the size cache {}: {e}",
+                            cache_path.display()
+                        ));
+                    }
+                }
+                (files, sized.cached, false)
+            }
+        };
         Ok(MaildirDrop {
             opts,
+            dirs,
+            stamps,
+            settled,
             files,
-            entries,
-            sizes_cached: sized.cached,
+            sizes_cached,
+            listed_from_cache,
             notes,
             detail,
             session: Some(session),
@@ -195,10 +234,15 @@ impl MaildirDrop {
         &self.opts.path
     }
 
-    /// How many sizes came from the size cache rather than from reading
+    /// How many sizes came from the listing cache rather than from reading
     /// the messages.
     pub fn sizes_cached(&self) -> usize {
         self.sizes_cached
+    }
+
+    /// True when the whole listing came from the cache.
+    pub fn listed_from_cache(&self) -> bool {
+        self.listed_from_cache
     }
 
     /// Releases the session lock: the session is over for this maildrop.
@@ -207,82 +251,119 @@ impl MaildirDrop {
     }
 }
 
-/// The sizes of the files listed, in order, and where they came from.
+/// Where the sizes of a listing came from.
 struct Sized {
-    /// Each file's wire size.
-    wire: Vec<u64>,
-    /// What the cache is to know of each file (`None`: not to be cached —
-    /// a file cut while it was counted).
-    known: Vec<Option<Known>>,
+    /// The files (by index, ascending) whose size is not known for the
+    /// whole file as listed (changed or cut while counted): sent as
+    /// counted, but not cached.
+    cut: Vec<usize>,
     cached: usize,
     counted: usize,
     vanished: usize,
 }
 
-/// Sizes every file from `cache` or by counting it; drops from `files`
-/// those that vanished meanwhile (another reader deleted them).
+/// Sizes every file from `stored` (per file: same base name, inode, size
+/// and mtime) or by counting it; drops from `files` those that vanished
+/// meanwhile (another reader deleted them).
 fn sizes(
+    dirs: &Dirs,
     root: &Path,
-    files: &mut Vec<Listed>,
-    cache: Option<&Cache>,
+    files: &mut Listing,
+    stored: Option<&Stored>,
 ) -> Result<Sized, MaildropError> {
+    let known: HashMap<(u64, &[u8]), &Rec> = stored
+        .map(|s| {
+            let f = &s.files;
+            f.recs()
+                .iter()
+                .map(|r| ((r.ino, flags::split(f.name(r)).0), r))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut s = Sized {
-        wire: Vec::with_capacity(files.len()),
-        known: Vec::with_capacity(files.len()),
+        cut: Vec::new(),
         cached: 0,
         counted: 0,
         vanished: 0,
     };
     let mut buf = Vec::new();
-    let mut kept = Vec::with_capacity(files.len());
-    for mut f in files.drain(..) {
-        if let Some(wire) = cache.and_then(|c| c.get(f.base(), f.ino, f.len, f.mtime)) {
+    let mut vanished = Vec::new();
+    for i in 0..files.len() {
+        let Some(&r) = files.rec(i) else { break };
+        let base = flags::split(files.name(&r)).0;
+        if let Some(k) = known
+            .get(&(r.ino, base))
+            .filter(|k| (k.len, k.secs, k.nanos) == (r.len, r.secs, r.nanos))
+        {
             s.cached += 1;
-            s.wire.push(wire);
-            s.known.push(Some(Known {
-                len: f.len,
-                mtime: f.mtime,
-                wire,
-            }));
-            kept.push(f);
+            let wire = k.wire;
+            if let Some(r) = files.rec_mut(i) {
+                r.wire = wire;
+            }
             continue;
         }
-        let file = match send::open_message(root, &mut f) {
+        // Counting reads the whole file: one owned copy of its entry is
+        // nothing beside that.
+        let Some(mut m) = files.get(i) else { break };
+        let file = match send::open_message(dirs, &mut m) {
             Ok(Some(file)) => file,
             Ok(None) => {
                 s.vanished += 1;
+                vanished.push(i);
                 continue;
             }
-            Err(e) => return Err(fs_error("scan", &root.join(f.sub.dir()), &e)),
+            Err(e) => return Err(fs_error("scan", &root.join(m.sub.dir()), &e)),
         };
-        let path = f.path(root);
+        files.set_place(i, m.sub, m.name_bytes());
+        let path = m.path(root);
         let md = file.metadata().map_err(|e| fs_error("stat", &path, &e))?;
         if buf.is_empty() {
             buf = vec![0u8; SEND_CHUNK];
         }
         let (read, wire) = size::measure_file(&file, md.len(), &mut buf)
             .map_err(|e| fs_error("read", &path, &e))?;
-        f.len = read;
-        f.mtime = {
+        // Changed since it was listed (or cut while counted): sent as
+        // counted now, but not cached (its listed mtime may be out of
+        // order, or the bytes out of date).
+        let as_listed = {
             use std::os::unix::fs::MetadataExt;
-            (md.mtime(), md.mtime_nsec())
+            md.len() == m.len && (md.mtime(), md.mtime_nsec()) == m.mtime
         };
+        if let Some(r) = files.rec_mut(i) {
+            r.len = read;
+            r.wire = wire;
+        }
         s.counted += 1;
-        s.wire.push(wire);
-        s.known.push((read == md.len()).then_some(Known {
-            len: read,
-            mtime: f.mtime,
-            wire,
-        }));
-        kept.push(f);
+        if !(read == md.len() && as_listed) {
+            s.cut.push(i);
+        }
     }
-    *files = kept;
+    drop(known);
+    files.remove(&vanished);
+    // The indices of `cut` after the removal.
+    for c in &mut s.cut {
+        *c -= vanished.partition_point(|v| v < c);
+    }
     Ok(s)
 }
 
 impl Maildrop for MaildirDrop {
     fn entries(&self) -> Vec<Entry> {
-        self.entries.clone()
+        let mut entries: Vec<Entry> = self
+            .files
+            .recs()
+            .iter()
+            .map(|r| {
+                let name = self.files.name(r);
+                Entry {
+                    size: r.wire,
+                    uid: list::uid_of(name),
+                    seen: flags::is_seen(name),
+                }
+            })
+            .collect();
+        make_unique(entries.iter_mut().map(|e| &mut e.uid));
+        entries
     }
 
     fn send(
@@ -292,17 +373,37 @@ impl Maildrop for MaildirDrop {
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
         let num = msg.num().0;
-        let (Some(f), Some(e)) = (self.files.get_mut(msg.0), self.entries.get(msg.0)) else {
+        let Some(mut m) = self.files.get(msg.0) else {
             return Err(SendError::Storage(
                 MaildropError::MessageGone { num }.into(),
             ));
         };
-        send::send(&self.opts.path, f, (num, e.size), body_lines, out)
+        let size = m.wire;
+        let sent = send::send(
+            &self.dirs,
+            &self.opts.path,
+            &mut m,
+            (num, size),
+            body_lines,
+            out,
+        );
+        // Found moved by another reader: looked for there next time.
+        self.files.set_place(msg.0, m.sub, m.name_bytes());
+        sent
     }
 
     fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError> {
+        // Unchanged since a settled listing: every listed name is still
+        // the file listed, so a deletion needs no look first.
+        let unchanged = self
+            .dirs
+            .stamps()
+            .ok()
+            .map(|now| [0, 1].map(|i| self.settled && now[i] == self.stamps[i]));
         let result = update::commit(
+            &self.dirs,
             &self.opts.path,
+            unchanged.unwrap_or([false; 2]),
             &self.files,
             marks,
             self.opts.update_status,

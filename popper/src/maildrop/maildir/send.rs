@@ -20,28 +20,28 @@ use pop3_core::maildrop::{Output, SendError};
 use pop3_core::wire::Encoder;
 
 use super::list::{Listed, locate};
-use super::ops::open_read;
+use super::ops::Dirs;
 use crate::limits::SEND_CHUNK;
 use crate::maildrop::error::{MaildropError, fs_error};
 
 /// Opens message `m` under the name it has now (updating `m`'s name), if
 /// it is still the file listed. `Ok(None)`: it is gone.
-pub fn open_message(root: &Path, m: &mut Listed) -> io::Result<Option<File>> {
+pub fn open_message(dirs: &Dirs, m: &mut Listed) -> io::Result<Option<File>> {
     let same = |f: &File| {
         f.metadata()
             .is_ok_and(|md| md.file_type().is_file() && md.dev() == m.dev && md.ino() == m.ino)
     };
-    if let Ok(f) = open_read(&m.path(root))
+    if let Ok(f) = dirs.open_read(m.sub, m.name_bytes())
         && same(&f)
     {
         return Ok(Some(f));
     }
-    let Some((sub, name)) = locate(root, m)? else {
+    let Some((sub, name)) = locate(dirs, m)? else {
         return Ok(None);
     };
     m.sub = sub;
     m.name = name;
-    match open_read(&m.path(root)) {
+    match dirs.open_read(m.sub, m.name_bytes()) {
         Ok(f) if same(&f) => Ok(Some(f)),
         // Moved again between the look and the open: gone for this send.
         Ok(_) => Ok(None),
@@ -54,6 +54,7 @@ pub fn open_message(root: &Path, m: &mut Listed) -> io::Result<Option<File>> {
 /// (`body_lines` `None`) or its header and that many body lines. Returns
 /// the bytes sent without dot-stuffing.
 pub fn send(
+    dirs: &Dirs,
     root: &Path,
     m: &mut Listed,
     (num, size): (u32, u64),
@@ -61,7 +62,7 @@ pub fn send(
     out: &mut dyn Output,
 ) -> Result<u64, SendError> {
     let changed = || SendError::Gone(MaildropError::MessageChanged { num }.into());
-    let file = match open_message(root, m) {
+    let file = match open_message(dirs, m) {
         Ok(Some(f)) => f,
         Ok(None) => return Err(SendError::Gone(MaildropError::MessageGone { num }.into())),
         Err(e) => {

@@ -12,6 +12,8 @@ use pop3_core::wire::{Encoder, measure};
 use super::fixture::{Fx, at, session_marks};
 use super::*;
 use crate::maildrop::login_mail::{Arrivals, NewMessage};
+use crate::maildrop::maildir::list::Listed;
+use crate::maildrop::stamp::Stamp;
 
 /// An output that keeps everything.
 #[derive(Default)]
@@ -336,7 +338,7 @@ fn the_size_cache_is_used_and_checked() {
     let sizes = first.entries();
     assert_eq!(first.sizes_cached(), 0);
     drop(first);
-    let cache = fx.root.join(size::NAME);
+    let cache = fx.root.join(cache::NAME);
     let md = std::fs::symlink_metadata(&cache).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o777,
@@ -373,18 +375,16 @@ fn the_size_cache_is_used_and_checked() {
     drop(d);
     assert_eq!(fx.open().unwrap().sizes_cached(), 3);
     // A forged cache saying other sizes for other inodes is not believed.
-    let forged = size::encode(
-        [(
-            &b"1.a.host"[..],
-            1u64,
-            size::Known {
-                len: 1,
-                mtime: (0, 0),
-                wire: 99,
-            },
-        )]
-        .into_iter(),
-    );
+    let forged_file = Listed {
+        sub: list::Sub::New,
+        name: "1.a.host".into(),
+        dev: 0,
+        ino: 1,
+        len: 1,
+        mtime: (0, 0),
+        wire: 99,
+    };
+    let forged = cache::to_bytes(&[Stamp::default(); 2], true, &listing(&[forged_file]));
     std::fs::write(&cache, &forged).unwrap();
     let d = fx.open().unwrap();
     assert_eq!(d.sizes_cached(), 0);
@@ -423,12 +423,186 @@ fn the_size_cache_is_used_and_checked() {
     assert!(!cache.exists());
 }
 
+/// A Maildir of every kind of name and content, some in new/ and some in
+/// cur/, two with the same base name, one with a duplicate UID's MD5
+/// form, and ties in delivery time.
+fn varied(fx: &Fx) {
+    fx.put("new", "1.a.host", LF, at(1, 0));
+    fx.put("cur", "2.b.host:2,S", CRLF, at(2, 0));
+    fx.put("cur", "3.c.host:2,", MIXED, at(3, 0));
+    fx.put("cur", "3.c.host:2,S", NO_LF, at(3, 0));
+    fx.put("new", "with space", LF, at(3, 0));
+    fx.put("new", "0.tie.host", b"", at(3, 0));
+    fx.put("cur", "9.z.host:2,RS", LF, at(0, 5));
+}
+
+/// What clients see of a drop: every entry and the files behind them.
+fn seen(d: &MaildirDrop) -> (Vec<Entry>, Vec<Listed>) {
+    (d.entries(), d.files.to_vec())
+}
+
+/// A listing of these files.
+fn listing(files: &[Listed]) -> Listing {
+    let mut l = Listing::default();
+    for f in files {
+        l.push(f).unwrap();
+    }
+    l
+}
+
+#[test]
+fn a_settled_unchanged_maildir_is_listed_from_the_cache_alike() {
+    let fx = Fx::new("whole");
+    varied(&fx);
+    let full = fx.open_later().unwrap();
+    assert!(!full.listed_from_cache());
+    let want = seen(&full);
+    assert_eq!(want.0, fx.measured_entries(&full));
+    drop(full);
+    let cache_file = fx.root.join(cache::NAME);
+    let written = std::fs::read(&cache_file).unwrap();
+    let mut d = fx.open_later().unwrap();
+    assert!(d.listed_from_cache());
+    assert_eq!(d.sizes_cached(), 7);
+    assert_eq!(seen(&d), want, "the same UIDs, sizes, order and files");
+    assert_eq!(
+        debug_notes(&mut d),
+        ["7 messages, listed from the listing cache (new/ and cur/ unchanged)"]
+    );
+    for i in 0..7 {
+        let name = &d.files.get(i).unwrap();
+        let content = std::fs::read(name.path(&fx.root)).unwrap();
+        assert_eq!(retr(&mut d, i, None).unwrap(), encoded(&content, None));
+    }
+    drop(d);
+    assert_eq!(
+        std::fs::read(&cache_file).unwrap(),
+        written,
+        "not rewritten"
+    );
+    // Any change to new/ or cur/ (here: a delivery) means a full listing,
+    // with the sizes still taken per file, and a new cache.
+    fx.put("new", "5.new.host", CRLF, at(5, 0));
+    let d = fx.open_later().unwrap();
+    assert!(!d.listed_from_cache());
+    assert_eq!(d.sizes_cached(), 7);
+    assert_eq!(d.entries().len(), 8);
+    let want = seen(&d);
+    drop(d);
+    let d = fx.open_later().unwrap();
+    assert!(d.listed_from_cache());
+    assert_eq!(seen(&d), want);
+    drop(d);
+    // A reader's rename in cur/ (flags) too.
+    std::fs::rename(
+        fx.root.join("cur/3.c.host:2,"),
+        fx.root.join("cur/3.c.host:2,T"),
+    )
+    .unwrap();
+    let d = fx.open_later().unwrap();
+    assert!(!d.listed_from_cache());
+    assert_eq!(d.files.get(5).unwrap().name, "3.c.host:2,T");
+}
+
+#[test]
+fn a_racy_directory_is_not_taken_whole() {
+    let fx = Fx::new("racy");
+    varied(&fx);
+    // Now: new/ and cur/ changed within the last two seconds, so a change
+    // after the stamps were read could leave them equal.
+    let first = fx.open().unwrap();
+    let want = seen(&first);
+    drop(first);
+    for _ in 0..2 {
+        let d = fx.open().unwrap();
+        assert!(!d.listed_from_cache());
+        assert_eq!(d.sizes_cached(), 7, "sizes still from the cache");
+        assert_eq!(seen(&d), want);
+    }
+    let stored = cache::load(&fx.root.join(cache::NAME), &Dropped::current_for_tests()).unwrap();
+    assert!(!stored.whole);
+    // Once settled, a login makes it whole.
+    assert!(!fx.open_later().unwrap().listed_from_cache());
+    assert!(fx.open_later().unwrap().listed_from_cache());
+}
+
+#[test]
+fn a_listing_with_skipped_entries_is_not_taken_whole() {
+    let fx = Fx::new("skips");
+    varied(&fx);
+    std::os::unix::fs::symlink("/etc/passwd", fx.root.join("new/alink")).unwrap();
+    for _ in 0..2 {
+        let mut d = fx.open_later().unwrap();
+        assert!(!d.listed_from_cache());
+        let notes: Vec<Note> = d.take_notes();
+        assert!(
+            notes.iter().any(|n| format!("{n:?}").contains("alink")),
+            "the notice at every login: {notes:?}"
+        );
+    }
+}
+
+#[test]
+fn a_forged_whole_cache_is_taken_only_for_its_own_stamps() {
+    let fx = Fx::new("forged");
+    varied(&fx);
+    let want = seen(&fx.open_later().unwrap());
+    // Another listing under other stamps: not taken whole, and its size
+    // for another inode not believed per file.
+    let liar = Listed {
+        wire: 12_345,
+        ino: want.1[0].ino + 1,
+        ..want.1[0].clone()
+    };
+    let bytes = cache::to_bytes(&[Stamp::default(); 2], true, &listing(&[liar]));
+    std::fs::write(fx.root.join(cache::NAME), bytes).unwrap();
+    let d = fx.open_later().unwrap();
+    assert!(!d.listed_from_cache());
+    assert_eq!(seen(&d), want);
+}
+
+#[test]
+fn quit_after_a_settled_listing_unlinks_by_name_and_still_finds_moved_ones() {
+    let fx = Fx::new("dele-all");
+    varied(&fx);
+    drop(fx.open_later().unwrap());
+    let mut d = fx.open_later().unwrap();
+    assert!(d.listed_from_cache());
+    let n = d.entries().len();
+    let cmds: Vec<String> = (1..=n).map(|i| format!("DELE {i}")).collect();
+    let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
+    let marks = session_marks(d.entries(), &cmds);
+    assert_eq!(d.commit(&marks), Ok(CommitStats::default()));
+    assert!(fx.names("new").is_empty() && fx.names("cur").is_empty());
+    // Another reader moves one during the session: cur/ changed, so its
+    // messages are found first; one delivered meanwhile stays.
+    varied(&fx);
+    drop(fx.open_later().unwrap());
+    let mut d = fx.open_later().unwrap();
+    assert!(d.listed_from_cache());
+    std::fs::rename(
+        fx.root.join("cur/2.b.host:2,S"),
+        fx.root.join("cur/2.b.host:2,ST"),
+    )
+    .unwrap();
+    std::fs::rename(
+        fx.root.join("new/1.a.host"),
+        fx.root.join("cur/1.a.host:2,"),
+    )
+    .unwrap();
+    fx.put("new", "8.late.host", LF, at(8, 0));
+    let marks = session_marks(d.entries(), &cmds);
+    assert_eq!(d.commit(&marks), Ok(CommitStats::default()));
+    assert_eq!(fx.names("new"), ["8.late.host"]);
+    assert!(fx.names("cur").is_empty());
+}
+
 impl Fx {
     /// The entries a drop's sizes must equal: each file measured whole.
     fn measured_entries(&self, d: &MaildirDrop) -> Vec<Entry> {
         d.entries()
             .into_iter()
-            .zip(&d.files)
+            .zip(d.files.to_vec())
             .map(|(mut e, f)| {
                 e.size = measure(&std::fs::read(f.path(&self.root)).unwrap());
                 e

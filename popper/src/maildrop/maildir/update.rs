@@ -15,7 +15,12 @@
 //!   `cur/X:2,`, and nothing else changes.
 //!
 //! Mail delivered during the session is not in the listing and is never
-//! touched. A rename never replaces a file (`ops::rename_no_replace`): if
+//! touched. Every step is relative to the open `new/` and `cur/`
+//! (`ops::Dirs`). A deleted message in a directory whose stamp is
+//! unchanged since a settled listing (`mod.rs`: nothing was made, renamed
+//! or removed there since, so each listed name is still the file listed)
+//! is unlinked by its listed name without a look first — DELE of all is
+//! one `unlinkat` per message; elsewhere it is found first. A rename never replaces a file (`ops::rename_no_replace`): if
 //! the target name exists and is the same file (a reader's half-done
 //! move), the old name is unlinked; if it is another file, both stay.
 //!
@@ -31,10 +36,9 @@
 //! at the first failed unlink and ignores failed renames): all are tried,
 //! and the reply says how many failed.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use pop3_core::index::MsgIdx;
@@ -43,7 +47,8 @@ use pop3_core::marks::Marks;
 
 use super::flags;
 use super::list::{Finder, Listed, Sub};
-use super::ops::{rename_no_replace, sync_dir};
+use super::listing::Listing;
+use super::ops::Dirs;
 use crate::maildrop::error::MaildropError;
 
 /// Failures named one by one in the notes, at most.
@@ -97,12 +102,16 @@ enum Done {
     Nothing,
 }
 
-/// Applies the session's `marks` to the messages listed at login. Notes
-/// for the log go to `notes`. Nothing is written, only renamed and
-/// unlinked, so the stats' `bytes_written` is 0.
+/// Applies the session's `marks` to the messages listed at login, in
+/// `dirs` (`root` names them in notes). `unchanged`: per directory (`new/`,
+/// `cur/`), nothing changed there since a settled listing. Notes for the
+/// log go to `notes`. Nothing is written, only renamed and unlinked, so
+/// the stats' `bytes_written` is 0.
 pub fn commit(
+    dirs: &Dirs,
     root: &Path,
-    msgs: &[Listed],
+    unchanged: [bool; 2],
+    msgs: &Listing,
     marks: &Marks,
     update_status: bool,
     notes: &mut Vec<String>,
@@ -110,12 +119,40 @@ pub fn commit(
     let mut changed = 0usize;
     let mut failed = 0usize;
     let mut first_errno = None;
-    let mut finder = Finder::new(root);
-    for (i, m) in msgs.iter().enumerate() {
+    let mut finder = Finder::new(dirs);
+    let mut touched = [false; 2];
+    let shown = |sub: Sub, name: &[u8]| root.join(sub.dir()).join(OsStr::from_bytes(name));
+    for (i, r) in msgs.recs().iter().enumerate() {
         let (deleted, retrieved) = (marks.is_deleted(MsgIdx(i)), marks.is_retrieved(MsgIdx(i)));
-        if step(m.sub, m.name_bytes(), deleted, retrieved, update_status) == Step::Keep {
+        let name = msgs.name(r);
+        if step(r.sub, name, deleted, retrieved, update_status) == Step::Keep {
             continue;
         }
+        let at = usize::from(r.sub == Sub::Cur);
+        if deleted && unchanged[at] {
+            match dirs.unlink(r.sub, name) {
+                Ok(()) => {
+                    changed += 1;
+                    touched[at] = true;
+                    continue;
+                }
+                // Another reader moved it during this QUIT: look for it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failed += 1;
+                    first_errno.get_or_insert(e.raw_os_error().unwrap_or(0));
+                    if failed <= FAILURES_SHOWN {
+                        let path = shown(r.sub, name);
+                        notes.push(format!("could not update {}: {e}", path.display()));
+                    }
+                    continue;
+                }
+            }
+        }
+        touched = [true; 2];
+        // Found first: worked on as an owned copy.
+        let Some(m) = msgs.get(i) else { continue };
+        let m = &m;
         match apply(
             &mut finder,
             root,
@@ -146,7 +183,10 @@ pub fn commit(
     }
     if changed > 0 {
         for sub in [Sub::New, Sub::Cur] {
-            sync_dir(&root.join(sub.dir())).map_err(|e| MaildropError::NotDurable {
+            if !touched[usize::from(sub == Sub::Cur)] {
+                continue;
+            }
+            dirs.sync(sub).map_err(|e| MaildropError::NotDurable {
                 path: shown.clone(),
                 errno: e.raw_os_error().unwrap_or(0),
             })?;
@@ -166,31 +206,36 @@ fn apply(
     update_status: bool,
     notes: &mut Vec<String>,
 ) -> io::Result<Done> {
+    let dirs = finder.dirs();
     let mut last = None;
     for _ in 0..TRIES {
         let Some((sub, name)) = finder.locate(m)? else {
             return Ok(Done::Nothing);
         };
-        let from = root.join(sub.dir()).join(&name);
-        let result = match step(sub, name.as_bytes(), deleted, retrieved, update_status) {
+        let name = name.as_bytes();
+        let result = match step(sub, name, deleted, retrieved, update_status) {
             Step::Keep => return Ok(Done::Nothing),
-            Step::Unlink => std::fs::remove_file(&from),
+            Step::Unlink => dirs.unlink(sub, name),
             Step::Rename(to_sub, to_name) => {
-                let to = root.join(to_sub.dir()).join(&to_name);
-                match rename_no_replace(&from, &to) {
+                let to_name = to_name.as_bytes();
+                match dirs.rename_no_replace((sub, name), (to_sub, to_name)) {
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let same = std::fs::symlink_metadata(&to)
-                            .is_ok_and(|md| md.dev() == m.dev && md.ino() == m.ino);
+                        let same = dirs
+                            .lstat(to_sub, to_name)
+                            .is_ok_and(|st| st.st_dev == m.dev && st.st_ino == m.ino);
                         if !same {
+                            let path = |s: Sub, n: &[u8]| {
+                                root.join(s.dir()).join(std::ffi::OsStr::from_bytes(n))
+                            };
                             notes.push(format!(
                                 "kept {} as it is: {} is another file",
-                                from.display(),
-                                to.display()
+                                path(sub, name).display(),
+                                path(to_sub, to_name).display()
                             ));
                             return Ok(Done::Nothing);
                         }
                         // The same file under both names: keep the new one.
-                        std::fs::remove_file(&from)
+                        dirs.unlink(sub, name)
                     }
                     other => other,
                 }

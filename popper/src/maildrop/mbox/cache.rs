@@ -23,11 +23,11 @@
 //! rename, while the session lock is held; a crash leaves either the old
 //! index, the new one, or a stray `.new` that the next write replaces.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::journal_header::fnv;
 use super::scan::MsgMeta;
@@ -40,9 +40,7 @@ use pop3_core::index::Uid;
 /// of what the scanner records): change it with either.
 pub const MAGIC: &[u8; 16] = b"popper-index 01\n";
 
-/// An index is made only from a spool whose mtime and ctime are this far in
-/// the past.
-pub const RACY: Duration = Duration::from_secs(2);
+pub use crate::maildrop::stamp::{RACY, Stamp};
 
 /// Smaller spools are scanned every time (well under a millisecond) and
 /// get no index; an index left from when the spool was larger is removed.
@@ -53,53 +51,6 @@ use crate::limits::MAX_INDEX_FILE as MAX_FILE;
 /// Bytes of one entry before its UID: five offsets, the size, the
 /// separator hash, the seen flag and the UID's length.
 const ENTRY_FIXED: usize = 7 * 8 + 2;
-
-/// The identity and state of a spool an index belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` and its nanoseconds.
-    pub mtime: (i64, i64),
-    /// `st_ctime` and its nanoseconds.
-    pub ctime: (i64, i64),
-}
-
-impl Stamp {
-    /// The stamp of a spool's `fstat`.
-    pub fn of(m: &Metadata) -> Stamp {
-        Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-
-    /// True when the spool last changed at least [`RACY`] before `now`.
-    fn settled(&self, now: SystemTime) -> bool {
-        let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else {
-            return false;
-        };
-        let limit = now.as_secs() as i64 - RACY.as_secs() as i64;
-        self.mtime.0 < limit && self.ctime.0 < limit
-    }
-
-    /// The stamp as the index stores it.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.dev, self.ino, self.size] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-}
 
 /// Where the index of the spool whose session lock is `session_lock` lives.
 pub fn path_for(session_lock: &Path) -> PathBuf {
