@@ -24,6 +24,7 @@ mod session;
 mod spawn;
 mod spawn_tls;
 mod startup;
+mod xtnd;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;
