@@ -15,6 +15,7 @@ MSG = b"Subject: hi\nDate: Wed, 2 Dec 1992 05:53:22 -0800\n\nHello\n.dot line\n\
 commands = [
     b"USER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 1\r\nDELE 3\r\nRSET\r\nLAST\r\nNOOP\r\nCAPA\r\nQUIT\r\n",
     b"USER alice\r\nPASS wrong\r\nUSER alice\r\nPASS secret\r\nLIST 1\r\nUIDL 2\r\nRETR 5\r\nDELE 1\r\nRETR 1\r\nQUIT\r\n",
+    b"USER alice\r\nPASS secret\r\nEUIDL\r\nEUIDL 5\r\nXTND XLST from\r\nXTND XLST x-uidl 2\r\nDELE 2\r\nXTND XLST s 2\r\nXTND XMIT\r\nXTND FOO\r\nQUIT\r\n",
     b"APOP alice 0123456789abcdef0123456789abcdef\r\nSTAT\r\nRETR 4\r\nQUIT\r\n",
     b"user alice\npass  secret  with  spaces \nstat\nretr 0\nretr -1\ntop 1 x\nuidl x\nquit\n",
     b"CAPA\r\nUSER\r\nPASS\r\nAPOP\r\nQUIT extra\r\n" + b"X" * 1100 + b"\r\nNOOP\r\n",

@@ -15,6 +15,18 @@ pub struct Capabilities {
     version: String,
     apop_only: bool,
     digests: bool,
+    login_delay: Option<u32>,
+    expire: Option<Expire>,
+}
+
+/// How long messages stay on the server (RFC 2449 §6.7's `EXPIRE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expire {
+    /// `EXPIRE NEVER`: the site does not delete mail.
+    Never,
+    /// `EXPIRE N`: mail may be deleted N days after it was retrieved
+    /// (0: the client should delete what it retrieved).
+    Days(u32),
 }
 
 /// The facts of the moment that decide the list.
@@ -35,6 +47,8 @@ impl Capabilities {
             version: version.to_string(),
             apop_only,
             digests: false,
+            login_delay: None,
+            expire: None,
         }
     }
 
@@ -42,6 +56,16 @@ impl Capabilities {
     /// the users' secrets (the APOP database).
     pub fn with_digests(mut self, on: bool) -> Capabilities {
         self.digests = on;
+        self
+    }
+
+    /// Announces the site's policies (qpopper 4's `-e login_delay=N,expire=N`):
+    /// `LOGIN-DELAY N` (RFC 2449 §6.5, seconds between logins) and
+    /// `EXPIRE` (§6.7). Only announced: like qpopper 4, popper enforces
+    /// neither (the site does, if it wants to).
+    pub fn with_policies(mut self, login_delay: Option<u32>, expire: Option<Expire>) -> Self {
+        self.login_delay = login_delay;
+        self.expire = expire;
         self
     }
 
@@ -76,6 +100,14 @@ impl Capabilities {
                 .iter()
                 .map(|s| (*s).to_string()),
         );
+        if let Some(n) = self.login_delay {
+            caps.push(format!("LOGIN-DELAY {n}"));
+        }
+        match self.expire {
+            Some(Expire::Never) => caps.push("EXPIRE NEVER".to_string()),
+            Some(Expire::Days(n)) => caps.push(format!("EXPIRE {n}")),
+            None => {}
+        }
         caps.push(format!("IMPLEMENTATION popper-{}", self.version));
         caps
     }
@@ -118,6 +150,35 @@ mod tests {
         });
         assert!(!refused.iter().any(|c| c == "USER" || c.starts_with("SASL")));
         assert!(refused.iter().any(|c| c == "STLS"));
+    }
+
+    #[test]
+    fn login_delay_and_expire_when_set() {
+        let plain = Capabilities::new(false, "1.0").lines(CLEAR);
+        assert!(
+            !plain
+                .iter()
+                .any(|c| c.starts_with("LOGIN-DELAY") || c.starts_with("EXPIRE"))
+        );
+        let caps = Capabilities::new(false, "1.0").with_policies(Some(900), Some(Expire::Days(30)));
+        let lines = caps.lines(CLEAR);
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(
+            tail,
+            ["LOGIN-DELAY 900", "EXPIRE 30", "IMPLEMENTATION popper-1.0"]
+        );
+        let caps = Capabilities::new(false, "1.0").with_policies(None, Some(Expire::Never));
+        assert!(caps.lines(CLEAR).iter().any(|c| c == "EXPIRE NEVER"));
+        let caps = Capabilities::new(false, "1.0").with_policies(Some(0), Some(Expire::Days(0)));
+        let lines = caps.lines(CLEAR);
+        assert!(lines.iter().any(|c| c == "LOGIN-DELAY 0"));
+        assert!(lines.iter().any(|c| c == "EXPIRE 0"));
     }
 
     #[test]

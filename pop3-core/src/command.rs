@@ -41,6 +41,10 @@ pub enum Verb {
     Last,
     /// `UIDL [msg]`
     Uidl,
+    /// `EUIDL [msg]` (qpopper's extension)
+    Euidl,
+    /// `XTND subcommand ...` (qpopper's extensions)
+    Xtnd,
     /// `CAPA` (RFC 2449)
     Capa,
     /// `STLS` (RFC 2595)
@@ -65,6 +69,8 @@ impl Verb {
             b"top" => Verb::Top,
             b"last" => Verb::Last,
             b"uidl" => Verb::Uidl,
+            b"euidl" => Verb::Euidl,
+            b"xtnd" => Verb::Xtnd,
             b"capa" => Verb::Capa,
             b"stls" => Verb::Stls,
             b"auth" => Verb::Auth,
@@ -88,6 +94,8 @@ impl Verb {
             Verb::Top => "top",
             Verb::Last => "last",
             Verb::Uidl => "uidl",
+            Verb::Euidl => "euidl",
+            Verb::Xtnd => "xtnd",
             Verb::Capa => "capa",
             Verb::Stls => "stls",
             Verb::Auth => "auth",
@@ -103,7 +111,9 @@ impl Verb {
             // wrong one).
             Verb::Pass => (0, usize::MAX),
             Verb::Apop => (2, 2),
-            Verb::List | Verb::Uidl => (0, 1),
+            Verb::List | Verb::Uidl | Verb::Euidl => (0, 1),
+            // COMPAT qpopper 2.53: 1..99; the subcommand checks the rest.
+            Verb::Xtnd => (1, usize::MAX),
             Verb::Retr | Verb::Dele => (1, 1),
             Verb::Top => (2, 2),
             Verb::Auth => (0, 2),
@@ -116,6 +126,55 @@ impl Verb {
             | Verb::Stls => (0, 0),
         }
     }
+}
+
+/// `XTND`'s subcommands (qpopper.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    /// `XTND XLST header [msg]`
+    Xlst,
+    /// `XTND XMIT` (sends mail: refused here)
+    Xmit,
+}
+
+impl Sub {
+    fn from_word(word: &[u8]) -> Option<Sub> {
+        match word {
+            b"xlst" => Some(Sub::Xlst),
+            b"xmit" => Some(Sub::Xmit),
+            _ => None,
+        }
+    }
+
+    /// The lower-case word, as qpopper echoes it in argument-count errors.
+    pub fn word(self) -> &'static str {
+        match self {
+            Sub::Xlst => "xlst",
+            Sub::Xmit => "xmit",
+        }
+    }
+
+    /// Allowed argument counts after the subcommand word.
+    fn arity(self) -> (usize, usize) {
+        match self {
+            Sub::Xlst => (1, 2),
+            Sub::Xmit => (0, 0),
+        }
+    }
+}
+
+/// An `XTND` command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Xtnd<'a> {
+    /// `XTND XLST header [msg]`: the header name (a prefix) as sent.
+    Xlst {
+        /// The header name the client gave.
+        name: &'a [u8],
+        /// One message, or all.
+        msg: Option<NumArg<'a>>,
+    },
+    /// `XTND XMIT`
+    Xmit,
 }
 
 /// A message-number argument: the raw token (for echoing in errors) and its
@@ -187,6 +246,10 @@ pub enum Command<'a> {
     Last,
     /// `UIDL [msg]`
     Uidl(Option<NumArg<'a>>),
+    /// `EUIDL [msg]`
+    Euidl(Option<NumArg<'a>>),
+    /// `XTND ...`
+    Xtnd(Xtnd<'a>),
     /// `CAPA`
     Capa,
     /// `STLS`
@@ -217,6 +280,8 @@ impl Command<'_> {
             Command::Top(..) => Verb::Top,
             Command::Last => Verb::Last,
             Command::Uidl(_) => Verb::Uidl,
+            Command::Euidl(_) => Verb::Euidl,
+            Command::Xtnd(_) => Verb::Xtnd,
             Command::Capa => Verb::Capa,
             Command::Stls => Verb::Stls,
             Command::Auth { .. } => Verb::Auth,
@@ -236,6 +301,12 @@ pub enum ParseError {
     TooFew(Verb),
     /// More arguments than the command takes.
     TooMany(Verb),
+    /// `XTND` with a subcommand popper does not know (lower-cased).
+    UnknownSub(Vec<u8>),
+    /// Fewer arguments than the `XTND` subcommand takes.
+    SubTooFew(Sub),
+    /// More arguments than the `XTND` subcommand takes.
+    SubTooMany(Sub),
 }
 
 /// A tokenized line: the lower-cased command word and its arguments.
@@ -331,12 +402,40 @@ impl<'a> Tokens<'a> {
             Verb::Top => Command::Top(NumArg::new(a[0]), NumArg::new(a[1])),
             Verb::Last => Command::Last,
             Verb::Uidl => Command::Uidl(opt(self.nargs)),
+            Verb::Euidl => Command::Euidl(opt(self.nargs)),
+            Verb::Xtnd => Command::Xtnd(self.xtnd()?),
             Verb::Capa => Command::Capa,
             Verb::Stls => Command::Stls,
             Verb::Auth => Command::Auth {
                 mechanism: (self.nargs >= 1).then_some(a[0]),
                 initial: (self.nargs >= 2).then_some(a[1]),
             },
+        })
+    }
+}
+
+impl<'a> Tokens<'a> {
+    /// `XTND`'s subcommand (matched case-insensitively) and its arguments.
+    fn xtnd(&self) -> Result<Xtnd<'a>, ParseError> {
+        let word = self.args[0].to_ascii_lowercase();
+        let Some(sub) = Sub::from_word(&word) else {
+            return Err(ParseError::UnknownSub(word));
+        };
+        let n = self.nargs - 1;
+        let (min, max) = sub.arity();
+        if n < min {
+            return Err(ParseError::SubTooFew(sub));
+        }
+        if n > max {
+            return Err(ParseError::SubTooMany(sub));
+        }
+        let a = &self.args;
+        Ok(match sub {
+            Sub::Xlst => Xtnd::Xlst {
+                name: a[1],
+                msg: (n == 2).then(|| NumArg::new(a[2])),
+            },
+            Sub::Xmit => Xtnd::Xmit,
         })
     }
 }
@@ -479,6 +578,56 @@ mod tests {
         assert_eq!(
             toks(b"STLS x").command(Verb::Stls).unwrap_err(),
             ParseError::TooMany(Verb::Stls)
+        );
+    }
+
+    #[test]
+    fn euidl_and_xtnd() {
+        assert_eq!(
+            toks(b"EUIDL").command(Verb::Euidl).unwrap(),
+            Command::Euidl(None)
+        );
+        assert_eq!(
+            toks(b"euidl 1 2").command(Verb::Euidl).unwrap_err(),
+            ParseError::TooMany(Verb::Euidl)
+        );
+        assert_eq!(
+            toks(b"XTND").command(Verb::Xtnd).unwrap_err(),
+            ParseError::TooFew(Verb::Xtnd)
+        );
+        assert_eq!(
+            toks(b"xtnd XLST Message-Id").command(Verb::Xtnd).unwrap(),
+            Command::Xtnd(Xtnd::Xlst {
+                name: b"Message-Id",
+                msg: None
+            })
+        );
+        assert_eq!(
+            toks(b"XTND xlst From 2").command(Verb::Xtnd).unwrap(),
+            Command::Xtnd(Xtnd::Xlst {
+                name: b"From",
+                msg: Some(NumArg::new(b"2"))
+            })
+        );
+        assert_eq!(
+            toks(b"XTND XLST").command(Verb::Xtnd).unwrap_err(),
+            ParseError::SubTooFew(Sub::Xlst)
+        );
+        assert_eq!(
+            toks(b"XTND XLST a 1 2").command(Verb::Xtnd).unwrap_err(),
+            ParseError::SubTooMany(Sub::Xlst)
+        );
+        assert_eq!(
+            toks(b"XTND XMIT").command(Verb::Xtnd).unwrap(),
+            Command::Xtnd(Xtnd::Xmit)
+        );
+        assert_eq!(
+            toks(b"XTND XMIT x").command(Verb::Xtnd).unwrap_err(),
+            ParseError::SubTooMany(Sub::Xmit)
+        );
+        assert_eq!(
+            toks(b"XTND Foo").command(Verb::Xtnd).unwrap_err(),
+            ParseError::UnknownSub(b"foo".to_vec())
         );
     }
 

@@ -21,7 +21,8 @@ use crate::index::{Index, MsgIdx, MsgNum};
 use crate::limits::{MAX_DISCARD_NOTICES, READ_SIZE};
 use crate::line::{Frame, LineBuf};
 use crate::maildrop::{CommitStats, Maildrop, Note, Output, SendError};
-use crate::reply::{ErrReply, Reply};
+use crate::marks::Marks;
+use crate::reply::{ErrReply, Listing, Reply};
 use crate::session::{
     Abort, AuthFailure, AuthRequest, Authed, Session, SessionConfig, SessionEnd, Step,
 };
@@ -373,6 +374,12 @@ impl<H: Host> Loop<'_, H> {
                 body_lines,
                 size,
             } => self.send(&head, msg, body_lines, size),
+            Step::Headers {
+                listing,
+                index,
+                marks,
+                msgs,
+            } => self.headers(&listing, index, marks, msgs),
             Step::CheckUser { user } => Next::CheckUser(user.to_vec()),
             Step::Authenticate(req) => Next::Login(req),
             Step::StartTls { reply } => {
@@ -460,6 +467,57 @@ impl<H: Host> Loop<'_, H> {
                 Next::Close(SessionEnd::ServerFault)
             }
         }
+    }
+
+    /// EUIDL and `XTND XLST`: each listed message's header field from the
+    /// maildrop, written as it comes (a long list is drained like LIST's).
+    fn headers(
+        &mut self,
+        listing: &Listing,
+        index: &Index,
+        marks: &Marks,
+        msgs: std::ops::Range<usize>,
+    ) -> Next {
+        let Some(drop) = self.drop.as_mut() else {
+            return Next::Close(SessionEnd::ServerFault);
+        };
+        let mark = self.host.buffer().len();
+        let flushed = self.host.written();
+        self.host.event(Event::Reply {
+            multiline: listing.is_multiline(),
+        });
+        listing.write_head(self.host.buffer());
+        for i in msgs.map(MsgIdx) {
+            let Some(e) = index.get(i).filter(|_| !marks.is_deleted(i)) else {
+                continue;
+            };
+            let field = match drop.header(i, listing.prefix(), listing.max()) {
+                Ok(f) => f,
+                Err(error)
+                    if self.host.written() == flushed && self.host.buffer().len() >= mark =>
+                {
+                    // Nothing of the reply has left: it becomes an -ERR
+                    // and the session goes on (nothing in it changed).
+                    self.host.buffer().truncate(mark);
+                    self.write(&Reply::Err(ErrReply::Storage(error)));
+                    return Next::Continue;
+                }
+                Err(error) => {
+                    // Part of the list is out: it cannot be ended honestly.
+                    self.host.event(Event::SendFailed {
+                        msg: i.num(),
+                        error: &error,
+                    });
+                    return Next::Close(SessionEnd::ServerFault);
+                }
+            };
+            listing.write_item(self.host.buffer(), i.num(), e, field.as_deref());
+            if self.host.drain().is_err() {
+                return Next::Abort(Abort::Hangup);
+            }
+        }
+        listing.write_end(self.host.buffer());
+        Next::Continue
     }
 
     /// True when nothing of the reply begun at buffer offset `mark` (with

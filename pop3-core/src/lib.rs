@@ -37,6 +37,7 @@ pub mod cram;
 pub mod drive;
 pub mod error;
 pub mod greeting;
+pub mod header;
 pub mod index;
 pub mod limits;
 pub mod line;

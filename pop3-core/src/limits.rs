@@ -23,6 +23,15 @@ pub const MAX_TOKENS: usize = 5;
 /// short line whatever the client sent.
 pub const MAX_ECHO: usize = 128;
 
+/// Bytes of one header field `XTND XLST` shows (its line and its
+/// continuation lines together).
+///
+/// qpopper sent each line as read (up to 1023 bytes a line, any number
+/// of continuation lines); a long `Received:` or `References:` field fits
+/// in 4 KiB, and a bound keeps one message's header from making one
+/// reply line of any length.
+pub const MAX_XLST: usize = 4096;
+
 /// Longest user name looked up.
 ///
 /// COMPAT qpopper 2.53: names were truncated to 64 bytes, so no longer

@@ -13,7 +13,8 @@
 
 use std::io;
 
-use crate::error::StorageError;
+use crate::error::{StorageError, StorageKind};
+use crate::header::HeaderScan;
 use crate::index::{Entry, MsgIdx};
 use crate::marks::Marks;
 
@@ -76,6 +77,40 @@ pub trait Maildrop {
         out: &mut dyn Output,
     ) -> Result<u64, SendError>;
 
+    /// The first header field of message `msg` whose line starts with
+    /// `prefix` (ASCII case ignored), with its continuation lines joined
+    /// by CRLF, at most `max` bytes of it; `None` when the header has no
+    /// such line. The header is the one TOP sends (EUIDL's `From:`,
+    /// `XTND XLST`): by default it is found in what
+    /// [`send`](Self::send) produces for TOP 0, read no further than the
+    /// field's end.
+    fn header(
+        &mut self,
+        msg: MsgIdx,
+        prefix: &[u8],
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut scan = Scanning {
+            buf: Vec::new(),
+            scan: HeaderScan::new(prefix, max),
+        };
+        match self.send(msg, Some(0), &mut scan) {
+            Ok(_) => {}
+            // Only the scan's own "found it" stops a send this way.
+            Err(SendError::Client(_)) if scan.scan.is_done() => {}
+            Err(SendError::Client(e)) => {
+                return Err(StorageError {
+                    kind: StorageKind::Temp,
+                    reply: "Unable to read the message header.".into(),
+                    log: format!("header scan of message {}: {e}", msg.num().0),
+                });
+            }
+            Err(SendError::Storage(e) | SendError::Gone(e)) => return Err(e),
+        }
+        let Scanning { mut buf, scan } = scan;
+        Ok(scan.finish(&mut buf))
+    }
+
     /// Applies the session's deletions and read marks (the smallest
     /// correct change, crash-safe, keeping mail delivered during the
     /// session) and lets the maildrop go.
@@ -107,6 +142,15 @@ impl<M: Maildrop + ?Sized> Maildrop for Box<M> {
         (**self).send(msg, body_lines, out)
     }
 
+    fn header(
+        &mut self,
+        msg: MsgIdx,
+        prefix: &[u8],
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        (**self).header(msg, prefix, max)
+    }
+
     fn commit(&mut self, marks: &Marks) -> Result<CommitStats, StorageError> {
         (**self).commit(marks)
     }
@@ -117,6 +161,27 @@ impl<M: Maildrop + ?Sized> Maildrop for Box<M> {
 
     fn take_notes(&mut self) -> Vec<Note> {
         (**self).take_notes()
+    }
+}
+
+/// TOP 0 output going into a [`HeaderScan`] instead of to a client; it
+/// stops the send (as a client error) once the field has ended.
+struct Scanning {
+    buf: Vec<u8>,
+    scan: HeaderScan,
+}
+
+impl Output for Scanning {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        self.scan.feed(&mut self.buf);
+        if self.scan.is_done() {
+            return Err(io::Error::other("header field found"));
+        }
+        Ok(())
     }
 }
 

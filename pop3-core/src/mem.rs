@@ -94,10 +94,17 @@ impl MemDrop {
     /// Message `msg` and its final UID, to send; the vanished error for a
     /// message that is not there or is made to fail.
     pub fn message(&self, msg: MsgIdx) -> Result<(&MemMessage, Uid), SendError> {
+        let m = self.stored(msg)?;
         let uid = self.unique_uids().into_iter().nth(msg.0);
-        match (self.messages.get(msg.0), uid) {
+        uid.map(|uid| (m, uid))
+            .ok_or_else(|| SendError::Storage(Self::vanished(msg)))
+    }
+
+    /// Message `msg` (without the work of making its UID unique).
+    fn stored(&self, msg: MsgIdx) -> Result<&MemMessage, SendError> {
+        match self.messages.get(msg.0) {
             _ if self.gone == Some(msg) => Err(SendError::Gone(Self::vanished(msg))),
-            (Some(m), Some(uid)) if self.fail_send != Some(msg) => Ok((m, uid)),
+            Some(m) if self.fail_send != Some(msg) => Ok(m),
             _ => Err(SendError::Storage(Self::vanished(msg))),
         }
     }
@@ -114,7 +121,7 @@ impl Maildrop for MemDrop {
         body_lines: Option<u64>,
         out: &mut dyn Output,
     ) -> Result<u64, SendError> {
-        let (m, _) = self.message(msg)?;
+        let m = self.stored(msg)?;
         let mut enc = Encoder::new(body_lines);
         for piece in m.content.chunks(self.chunk.max(1)) {
             enc.feed(piece, out.buffer());

@@ -7,11 +7,12 @@
 //! the client or from mail is bounded and made printable first, so no reply
 //! can be split into two lines or grow without bound.
 
-use crate::command::Verb;
+use crate::command::{Sub, Verb};
 use crate::error::{AuthError, StorageError, StorageKind};
 use crate::greeting::Greeting;
-use crate::index::{Index, MsgIdx, MsgNum};
-use crate::limits::{MAX_ECHO, MAX_LINE};
+use crate::header::{self, FROM};
+use crate::index::{Entry, Index, MsgIdx, MsgNum};
+use crate::limits::{MAX_ECHO, MAX_LINE, MAX_XLST};
 use crate::marks::Marks;
 use crate::sasl::{Mechanism, SaslError};
 
@@ -111,12 +112,116 @@ pub enum ErrReply {
     Sasl(SaslError),
     /// `max-auth-failures` reached: the connection is closed.
     TooManyFailures,
+    /// `XTND` with an unknown subcommand (lower-cased).
+    UnknownSub(Vec<u8>),
+    /// Too few arguments for an `XTND` subcommand.
+    SubTooFew(Sub),
+    /// Too many arguments for an `XTND` subcommand.
+    SubTooMany(Sub),
+    /// `XTND XMIT`: popper does not send mail.
+    XmitRefused,
     /// The update run at the end of an aborted session failed; `hangup`
     /// when the abort was a hang-up (2.53 words that one differently).
     AbortUpdateFailed {
         /// The session was aborted by SIGHUP/SIGTERM or a broken pipe.
         hangup: bool,
     },
+}
+
+/// A reply that shows a header of each message listed: the driver fetches
+/// each field from the maildrop ([`crate::maildrop::Maildrop::header`])
+/// and writes it with [`Listing::write_item`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// `EUIDL n`: one `+OK` line.
+    EuidlOne,
+    /// `EUIDL`: the list.
+    Euidl,
+    /// `XTND XLST name [n]`: the header name the client gave.
+    Xlst(Vec<u8>),
+}
+
+impl Listing {
+    /// The start of the header line looked for.
+    pub fn prefix(&self) -> &[u8] {
+        match self {
+            Listing::EuidlOne | Listing::Euidl => FROM,
+            Listing::Xlst(name) => name,
+        }
+    }
+
+    /// The most of a field fetched (what is shown is bounded again here).
+    pub fn max(&self) -> usize {
+        match self {
+            // "From:", blanks, and the 128 bytes shown.
+            Listing::EuidlOne | Listing::Euidl => FROM.len() + MAX_LINE + MAX_ECHO,
+            Listing::Xlst(_) => MAX_XLST,
+        }
+    }
+
+    /// A `.` line ends it.
+    pub fn is_multiline(&self) -> bool {
+        !matches!(self, Listing::EuidlOne)
+    }
+
+    /// The `+OK` line before the items of a list.
+    pub fn write_head(&self, out: &mut Vec<u8>) {
+        match self {
+            Listing::EuidlOne => {}
+            Listing::Euidl => out.extend_from_slice(b"+OK uidl command accepted.\r\n"),
+            Listing::Xlst(_) => {
+                out.extend_from_slice(b"+OK xlst command accepted; headers coming.\r\n")
+            }
+        }
+    }
+
+    /// Message `n`'s item, from its entry and the field found (if any).
+    ///
+    /// The field came from mail: it is shown, never interpreted
+    /// (CVE-2000-0442 was 2.53 passing EUIDL's `From:` value to printf
+    /// as the format), and bounded. EUIDL's value is made printable and
+    /// cut at 128 bytes as 4.x did (2.53 also sent its LF); XLST's lines
+    /// are message content, sent as TOP would send them but with any CR,
+    /// LF or NUL shown as `?`, each line dot-stuffed.
+    pub fn write_item(&self, out: &mut Vec<u8>, n: MsgNum, e: &Entry, field: Option<&[u8]>) {
+        match self {
+            Listing::EuidlOne | Listing::Euidl => {
+                if *self == Listing::EuidlOne {
+                    out.extend_from_slice(b"+OK ");
+                }
+                push_fmt(out, format_args!("{} ", n.0));
+                out.extend_from_slice(e.uid.as_bytes());
+                push_fmt(out, format_args!(" {} ", e.size));
+                out.extend_from_slice(&echo(field.map_or(&b""[..], header::from_value)));
+                out.extend_from_slice(b"\r\n");
+            }
+            Listing::Xlst(_) => {
+                let Some(field) = field else { return };
+                let mut first = true;
+                for l in field.split(|&b| b == b'\n') {
+                    let l = l.strip_suffix(b"\r").unwrap_or(l);
+                    if first {
+                        push_fmt(out, format_args!("{} ", n.0));
+                        first = false;
+                    } else if l.first() == Some(&b'.') {
+                        out.push(b'.');
+                    }
+                    out.extend(l.iter().map(|&b| match b {
+                        b'\r' | b'\n' | 0 => b'?',
+                        b => b,
+                    }));
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+    }
+
+    /// The `.` line after a list.
+    pub fn write_end(&self, out: &mut Vec<u8>) {
+        if self.is_multiline() {
+            out.extend_from_slice(b".\r\n");
+        }
+    }
 }
 
 /// Any reply, single- or multi-line.
@@ -389,6 +494,26 @@ fn write_err(e: &ErrReply, out: &mut Vec<u8>) {
         ErrReply::Sasl(e) => t.extend_from_slice(sasl_text(*e).as_bytes()),
         ErrReply::TooManyFailures => {
             t.extend_from_slice(b"Too many failed login attempts; closing the connection.")
+        }
+        // COMPAT qpopper 3.x (`pop_get_subcommand.c`): both words shown.
+        ErrReply::UnknownSub(w) => {
+            t.extend_from_slice(b"Unknown command: \"xtnd ");
+            t.extend_from_slice(&echo(w));
+            t.extend_from_slice(b"\".");
+        }
+        ErrReply::SubTooFew(sub) => push_fmt(
+            &mut t,
+            format_args!("Too few arguments for the xtnd {} command.", sub.word()),
+        ),
+        ErrReply::SubTooMany(sub) => push_fmt(
+            &mut t,
+            format_args!("Too many arguments for the xtnd {} command.", sub.word()),
+        ),
+        // DEVIATION: qpopper piped the client's message to sendmail; a POP
+        // server that relays mail is not popper's job (man page,
+        // COMPATIBILITY).
+        ErrReply::XmitRefused => {
+            t.extend_from_slice(b"XTND XMIT is not supported: this server does not send mail.")
         }
         // COMPAT qpopper 2.53 (§3.6): "failed." after a hang-up, "failed!" else.
         ErrReply::AbortUpdateFailed { hangup: true } => {
@@ -742,6 +867,62 @@ mod tests {
         assert_eq!(
             err(ErrReply::BadLineCount(b"-1".to_vec())),
             "-ERR Number of lines must be a non-negative number, not \"-1\".\r\n"
+        );
+    }
+
+    #[test]
+    fn header_listings_are_bounded_and_never_interpreted() {
+        let e = Entry {
+            size: 148,
+            uid: crate::index::Uid::new(b"%n%n").unwrap(),
+            seen: false,
+        };
+        let item = |l: &Listing, field: &[u8]| {
+            let mut out = Vec::new();
+            l.write_item(&mut out, MsgNum(7), &e, Some(field));
+            String::from_utf8(out).unwrap()
+        };
+        let mut long = b"From: ".to_vec();
+        long.extend(std::iter::repeat_n(b'%', 1000));
+        let one = item(&Listing::EuidlOne, &long);
+        assert_eq!(one, format!("+OK 7 %n%n 148 {}\r\n", "%".repeat(MAX_ECHO)));
+        assert_eq!(
+            item(&Listing::Euidl, b"From: a\0b\x1b\xff%x\r\n c"),
+            "7 %n%n 148 a?b??%x\r\n"
+        );
+        assert_eq!(
+            item(&Listing::Xlst(b"s".to_vec()), b"S: a\0\r\n\tb\rc"),
+            "7 S: a?\r\n\tb?c\r\n"
+        );
+        let mut out = Vec::new();
+        Listing::Xlst(b"s".to_vec()).write_item(&mut out, MsgNum(1), &e, None);
+        assert!(out.is_empty(), "no field, no line");
+        for l in [Listing::Euidl, Listing::Xlst(b"a".to_vec())] {
+            let mut out = Vec::new();
+            l.write_head(&mut out);
+            l.write_end(&mut out);
+            assert!(out.ends_with(b"\r\n.\r\n") && l.is_multiline());
+        }
+        assert!(!Listing::EuidlOne.is_multiline());
+    }
+
+    #[test]
+    fn xtnd_texts() {
+        assert_eq!(
+            err(ErrReply::UnknownSub(b"foo".to_vec())),
+            "-ERR Unknown command: \"xtnd foo\".\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::SubTooFew(Sub::Xlst)),
+            "-ERR Too few arguments for the xtnd xlst command.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::SubTooMany(Sub::Xmit)),
+            "-ERR Too many arguments for the xtnd xmit command.\r\n"
+        );
+        assert_eq!(
+            err(ErrReply::XmitRefused),
+            "-ERR XTND XMIT is not supported: this server does not send mail.\r\n"
         );
     }
 

@@ -11,6 +11,8 @@
 //! * [`Step::Send`] → the maildrop streams the message; once its
 //!   terminator is written, [`Session::on_sent`] (and [`Session::on_lost`]
 //!   if it never reached the client);
+//! * [`Step::Headers`] → the maildrop finds a header field of each
+//!   message listed (EUIDL, `XTND XLST`); nothing to report back;
 //! * [`Step::Commit`] → the maildrop applies [`Session::commit_marks`] →
 //!   [`Session::on_committed`];
 //! * [`Step::Close`] → the loop writes the reply and the sign-off and ends.
@@ -25,7 +27,7 @@
 //! state does not take is answered like an unknown command.
 
 use crate::capa::{Capabilities, Now};
-use crate::command::{Command, NumArg, ParseError, Tokens, Verb};
+use crate::command::{Command, NumArg, ParseError, Tokens, Verb, Xtnd};
 use crate::error::{AuthError, StorageError};
 use crate::greeting::Greeting;
 use crate::index::{Entry, Index, MsgIdx};
@@ -33,7 +35,7 @@ use crate::limits::MAX_USER;
 use crate::line::Frame;
 use crate::marks::Marks;
 use crate::policy::{ClearText, Tls};
-use crate::reply::{ErrReply, OkReply, Reply};
+use crate::reply::{ErrReply, Listing, OkReply, Reply};
 use crate::sasl::{self, Mechanism, Nonces, SaslError};
 use crate::sasl_exchange::{Exchange, Gathered, Said};
 use crate::scram;
@@ -198,6 +200,20 @@ pub enum Step<'a> {
         body_lines: Option<u64>,
         /// The exact size announced (checked against what was sent).
         size: u64,
+    },
+    /// Send `listing`'s head line, then for each message of `msgs` that
+    /// is not deleted its item, with the header field
+    /// [`Listing::prefix`] names fetched from the maildrop, then the end
+    /// line (EUIDL, `XTND XLST`).
+    Headers {
+        /// What is shown of each message.
+        listing: Listing,
+        /// The messages' entries (numbers, UIDs, sizes).
+        index: &'a Index,
+        /// Which are deleted (and so left out).
+        marks: &'a Marks,
+        /// The messages to list, by index.
+        msgs: std::ops::Range<usize>,
     },
     /// Send `before` (if any), update the maildrop with
     /// [`Session::commit_marks`], then call [`Session::on_committed`].
@@ -842,7 +858,29 @@ impl Trans {
                 Ok((i, e)) => Step::Reply(Reply::Ok(OkReply::Scan(i.num(), e.size))),
                 Err(e) => err(e),
             },
-            Command::Uidl(Some(arg)) => self.uidl_one(arg),
+            Command::Uidl(Some(arg)) => match self.uid_arg(arg) {
+                Ok((i, e)) => Step::Reply(Reply::Ok(OkReply::Uid(i.num(), e.uid.as_bytes()))),
+                Err(e) => err(e),
+            },
+            Command::Euidl(None) => self.headers(Listing::Euidl, 0..self.index.len()),
+            // COMPAT qpopper 2.53: EUIDL n has UIDL n's errors.
+            Command::Euidl(Some(arg)) => match self.uid_arg(arg) {
+                Ok((i, _)) => self.headers(Listing::EuidlOne, i.0..i.0 + 1),
+                Err(e) => err(e),
+            },
+            Command::Xtnd(Xtnd::Xlst { name, msg: None }) => {
+                self.headers(Listing::Xlst(name.to_vec()), 0..self.index.len())
+            }
+            // COMPAT qpopper 2.53 (`xtnd_xlst.c`): a deleted message is
+            // left out of the list, not refused.
+            Command::Xtnd(Xtnd::Xlst {
+                name,
+                msg: Some(arg),
+            }) => match arg.value.and_then(|n| self.index.find(n)) {
+                Some((i, _)) => self.headers(Listing::Xlst(name.to_vec()), i.0..i.0 + 1),
+                None => err(ErrReply::NoSuchMessage(arg.raw.to_vec())),
+            },
+            Command::Xtnd(Xtnd::Xmit) => err(ErrReply::XmitRefused),
             Command::Retr(arg) => match self.live(arg) {
                 Ok((i, e)) => send(i, e, None),
                 Err(e) => err(e),
@@ -909,19 +947,26 @@ impl Trans {
         }
     }
 
-    fn uidl_one(&self, arg: NumArg<'_>) -> Step<'_> {
+    /// Resolves `UIDL n`'s (and `EUIDL n`'s) argument, with their texts.
+    fn uid_arg(&self, arg: NumArg<'_>) -> Result<(MsgIdx, &Entry), ErrReply> {
         let count = self.index.len();
         let (i, e) = match arg.value {
-            None | Some(0) => return err(ErrReply::UidlNotNumber(count)),
-            Some(n) => match self.index.find(n) {
-                None => return err(ErrReply::UidlOutOfRange(count)),
-                Some(found) => found,
-            },
+            None | Some(0) => return Err(ErrReply::UidlNotNumber(count)),
+            Some(n) => self.index.find(n).ok_or(ErrReply::UidlOutOfRange(count))?,
         };
         if self.marks.is_deleted(i) {
-            return err(ErrReply::UidlDeleted(i.num()));
+            return Err(ErrReply::UidlDeleted(i.num()));
         }
-        Step::Reply(Reply::Ok(OkReply::Uid(i.num(), e.uid.as_bytes())))
+        Ok((i, e))
+    }
+
+    fn headers(&self, listing: Listing, msgs: std::ops::Range<usize>) -> Step<'_> {
+        Step::Headers {
+            listing,
+            index: &self.index,
+            marks: &self.marks,
+            msgs,
+        }
     }
 }
 
@@ -940,6 +985,9 @@ fn parse_error(e: ParseError) -> ErrReply {
         ParseError::TooFew(v) => ErrReply::TooFew(v),
         ParseError::TooMany(v) => ErrReply::TooMany(v),
         ParseError::Unknown(w) => ErrReply::UnknownCommand(w),
+        ParseError::UnknownSub(w) => ErrReply::UnknownSub(w),
+        ParseError::SubTooFew(s) => ErrReply::SubTooFew(s),
+        ParseError::SubTooMany(s) => ErrReply::SubTooMany(s),
     }
 }
 

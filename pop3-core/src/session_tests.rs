@@ -394,3 +394,188 @@ fn scram_sha_256_with_the_server_signature_before_the_ok() {
         "{out}"
     );
 }
+
+// EUIDL and XTND XLST (qpopper.md §3.4, §15.6).
+
+/// §15.6's message as the in-memory maildrop holds it (sent as stored):
+/// its UID, and a second message whose headers hold format strings.
+fn big_mailbox_drop() -> MemDrop {
+    let mut d = MemDrop::new([
+        b"Date: Wed, 2 Dec 1992 05:53:22 -0800\nFrom: Alice <alice@example.com>\nSubject: hi\n\nHello\n.dot line\n\n".to_vec(),
+        b"X-UIDL: %s%n%x\nfrom:\t%s%n%x%s%s%s%s\nReceived: by a\n  via b\n\tvia c\n.Dotted: yes\n\nFrom: not a header\n".to_vec(),
+        b"Subject: no from\n\nbody\n".to_vec(),
+    ]);
+    d.messages[0].uid = crate::index::Uid::new(b"77ffa6bafb637ac9774fa2615b3b449b").unwrap();
+    d.messages[1].uid = crate::index::Uid::new(b"%s%n%x").unwrap();
+    d
+}
+
+fn trans(commands: &str) -> String {
+    let input = format!("USER alice\r\nPASS secret\r\n{commands}");
+    let cfg = SimConfig {
+        eof_abort: false,
+        ..SimConfig::default()
+    };
+    let t = run(input.as_bytes(), big_mailbox_drop(), &cfg, &alice);
+    assert!(t.size_mismatches.is_empty());
+    let text = t.text();
+    let at = text.find(" octets).\r\n").expect("logged in") + " octets).\r\n".len();
+    text[at..].to_string()
+}
+
+#[test]
+fn euidl_the_vectors_of_15_6() {
+    let size = |m: &[u8]| crate::wire::measure(m);
+    let d = big_mailbox_drop();
+    let (s1, s2, s3) = (
+        size(&d.messages[0].content),
+        size(&d.messages[1].content),
+        size(&d.messages[2].content),
+    );
+    assert_eq!(
+        trans("EUIDL 1\r\n"),
+        format!("+OK 1 77ffa6bafb637ac9774fa2615b3b449b {s1} Alice <alice@example.com>\r\n")
+    );
+    // The format strings come back as they are: nothing interprets them
+    // (CVE-2000-0442), and a message without From: has an empty value.
+    assert_eq!(
+        trans("EUIDL\r\n"),
+        format!(
+            "+OK uidl command accepted.\r\n\
+             1 77ffa6bafb637ac9774fa2615b3b449b {s1} Alice <alice@example.com>\r\n\
+             2 %s%n%x {s2} %s%n%x%s%s%s%s\r\n\
+             3 uid3 {s3} \r\n\
+             .\r\n"
+        )
+    );
+}
+
+#[test]
+fn euidl_has_uidls_errors_and_leaves_deleted_messages_out() {
+    assert_eq!(
+        trans("EUIDL 0\r\nEUIDL x\r\nEUIDL 4\r\nEUIDL 1 2\r\n"),
+        "-ERR Parameter must be a number (range 1 to 3)\r\n\
+         -ERR Parameter must be a number (range 1 to 3)\r\n\
+         -ERR Message out of range.  3 messages in mail drop.\r\n\
+         -ERR Too many arguments for the euidl command.\r\n"
+    );
+    let out = trans("DELE 2\r\nEUIDL 2\r\nEUIDL\r\n");
+    assert!(
+        out.starts_with(
+            "+OK Message 2 has been deleted.\r\n-ERR Message 2 has been marked for deletion.\r\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("\r\n2 "), "{out}");
+    assert!(out.contains("\r\n3 uid3 "), "{out}");
+}
+
+#[test]
+fn xtnd_xlst_lists_the_first_matching_field_with_its_continuation_lines() {
+    assert_eq!(
+        trans("XTND XLST received\r\n"),
+        "+OK xlst command accepted; headers coming.\r\n\
+         2 Received: by a\r\n  via b\r\n\tvia c\r\n\
+         .\r\n"
+    );
+    // A prefix, case ignored; the body is never looked at.
+    assert_eq!(
+        trans("xtnd xlst FROM\r\n"),
+        "+OK xlst command accepted; headers coming.\r\n\
+         1 From: Alice <alice@example.com>\r\n\
+         2 from:\t%s%n%x%s%s%s%s\r\n\
+         .\r\n"
+    );
+    assert_eq!(
+        trans("XTND XLST x-uidl 2\r\nXTND XLST .dot\r\n"),
+        "+OK xlst command accepted; headers coming.\r\n\
+         2 X-UIDL: %s%n%x\r\n\
+         .\r\n\
+         +OK xlst command accepted; headers coming.\r\n\
+         2 .Dotted: yes\r\n\
+         .\r\n"
+    );
+    assert_eq!(
+        trans("XTND XLST Nothing\r\n"),
+        "+OK xlst command accepted; headers coming.\r\n.\r\n"
+    );
+}
+
+#[test]
+fn xtnd_errors_and_xmit_is_refused() {
+    assert_eq!(
+        trans(
+            "XTND XLST Subject 4\r\nXTND XLST Subject x\r\nXTND\r\nXTND FOO\r\n\
+             XTND XLST\r\nXTND XLST a 1 2\r\nXTND XMIT\r\nXTND XMIT now\r\n"
+        ),
+        "-ERR Message 4 does not exist.\r\n\
+         -ERR Message x does not exist.\r\n\
+         -ERR Too few arguments for the xtnd command.\r\n\
+         -ERR Unknown command: \"xtnd foo\".\r\n\
+         -ERR Too few arguments for the xtnd xlst command.\r\n\
+         -ERR Too many arguments for the xtnd xlst command.\r\n\
+         -ERR XTND XMIT is not supported: this server does not send mail.\r\n\
+         -ERR Too many arguments for the xtnd xmit command.\r\n"
+    );
+    // COMPAT qpopper 2.53: a deleted message is left out, not refused.
+    assert_eq!(
+        trans("DELE 1\r\nXTND XLST Subject 1\r\n"),
+        "+OK Message 1 has been deleted.\r\n\
+         +OK xlst command accepted; headers coming.\r\n.\r\n"
+    );
+}
+
+#[test]
+fn euidl_and_xtnd_are_transaction_commands() {
+    let t = session("EUIDL\r\nXTND XLST From\r\nQUIT\r\n", &SimConfig::default());
+    assert!(
+        t.text()
+            .contains("-ERR Unknown command: \"euidl\".\r\n-ERR Unknown command: \"xtnd\".\r\n"),
+        "{}",
+        t.text()
+    );
+}
+
+#[test]
+fn a_header_that_cannot_be_read_is_an_err_and_the_session_goes_on() {
+    let mut d = big_mailbox_drop();
+    d.fail_send = Some(crate::index::MsgIdx(0));
+    let cfg = SimConfig {
+        eof_abort: false,
+        ..SimConfig::default()
+    };
+    let t = run(
+        b"USER alice\r\nPASS secret\r\nEUIDL 1\r\nXTND XLST From\r\nEUIDL 3\r\n",
+        d,
+        &cfg,
+        &alice,
+    );
+    let text = t.text();
+    assert!(
+        text.ends_with(
+            "-ERR [SYS/TEMP] Message 1 is no longer in the maildrop.\r\n\
+             -ERR [SYS/TEMP] Message 1 is no longer in the maildrop.\r\n\
+             +OK 3 uid3 26 \r\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_header_that_fails_mid_list_ends_the_session() {
+    // Enough messages that the start of the list has left when the last
+    // one cannot be read: the list cannot be ended honestly.
+    let n = 4000;
+    let mut d = MemDrop::new((0..n).map(|i| format!("From: {i}\n\nx\n").into_bytes()));
+    d.fail_send = Some(crate::index::MsgIdx(n - 1));
+    let t = run(
+        b"USER alice\r\nPASS secret\r\nEUIDL\r\n",
+        d,
+        &SimConfig::default(),
+        &alice,
+    );
+    assert_eq!(t.end, Some(SessionEnd::ServerFault));
+    let text = t.text();
+    assert!(text.contains("\r\n3000 uid3000 17 2999\r\n"), "{text}");
+    assert!(!text.contains("\r\n.\r\n"));
+}

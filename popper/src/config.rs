@@ -20,6 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pop3_core::capa::Expire;
 use pop3_core::policy::ClearText;
 
 use crate::tls;
@@ -34,7 +35,7 @@ pub fn build_block_uid() -> u32 {
 }
 
 /// The one-line usage text (printed for a bad flag, with exit status 1).
-pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-l 0|1|2] [-p 0-4] [-f config-file]
+pub const USAGE: &str = "Usage: popper [-d] [-s] [-R] [-V] [-b bulletin-dir] [-t trace-file] [-T timeout] [-l 0|1|2] [-p 0-4] [-e login_delay=N,expire=N] [-f config-file]
        popper [flags] --popup HOST PROGRAM [ARGS...]
        popper [flags] --pop3d MAILDIR";
 
@@ -54,6 +55,9 @@ pub const HELP: &str = "  -d            log every command (never a password) and
   -T SECONDS    idle timeout (default 600; 0 = none)
   -l 0|1|2      TLS: 0 none, 1 offer STLS, 2 TLS at once (port 995)
   -p 0-4        passwords in clear: 0 default, 1 never, 2 always, 3 local, 4 tls
+  -e login_delay=SECONDS,expire=DAYS|never
+                announce these policies in CAPA (RFC 2449 LOGIN-DELAY,
+                EXPIRE); popper does not enforce them
   -f FILE       read settings from FILE (`set NAME = VALUE` lines)
   --popup HOST PROGRAM [ARGS...]
                 the first link of a qmail checkpassword chain (as qmail-popup):
@@ -215,6 +219,13 @@ pub struct Config {
     pub clear_text: ClearText,
     /// `-l N` / `tls-support` and the `tls-*` settings.
     pub tls: tls::Settings,
+    /// `-e login_delay=N` / `login-delay`: the seconds between logins CAPA
+    /// announces (RFC 2449 `LOGIN-DELAY`); not enforced. Off: not announced.
+    pub login_delay: Option<u32>,
+    /// `-e expire=N` / `expire`: the days (or `never`) CAPA announces mail
+    /// is kept after retrieval (RFC 2449 `EXPIRE`); not enforced. Off: not
+    /// announced.
+    pub expire: Option<Expire>,
     /// How this process runs: a whole POP3 server (the default), or one
     /// link of a qmail checkpassword chain (`--popup`, `--pop3d`).
     pub mode: Mode,
@@ -259,6 +270,8 @@ impl Default for Config {
             relay_ctrl_dir: None,
             clear_text: ClearText::Default,
             tls: tls::Settings::default(),
+            login_delay: None,
+            expire: None,
             mode: Mode::Serve,
             print_version: false,
             config_file: None,
@@ -641,6 +654,43 @@ const COMMON: &[Setting] = &[
                 .unwrap_or_else(|| "(none)".to_string())
         },
     },
+    Setting {
+        name: "login-delay",
+        aliases: &["login_delay"],
+        default: "false",
+        set: |c, v| {
+            c.login_delay = match v {
+                "false" => None,
+                n => Some(parse_num(n, 0, u64::from(u32::MAX))? as u32),
+            };
+            Ok(())
+        },
+        show: |c| {
+            c.login_delay
+                .map_or("(none)".to_string(), |n| n.to_string())
+        },
+    },
+    Setting {
+        name: "expire",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.expire = match v {
+                "false" => None,
+                n if n.eq_ignore_ascii_case("never") => Some(Expire::Never),
+                n => Some(Expire::Days(
+                    parse_num(n, 0, u64::from(u32::MAX))
+                        .map_err(|e| format!("{e}, nor \"never\""))? as u32,
+                )),
+            };
+            Ok(())
+        },
+        show: |c| match c.expire {
+            None => "(none)".to_string(),
+            Some(Expire::Never) => "never".to_string(),
+            Some(Expire::Days(n)) => n.to_string(),
+        },
+    },
 ];
 
 /// The bulletin settings (the default feature `bulletins`).
@@ -737,6 +787,8 @@ struct Flags {
     bulldir: Option<PathBuf>,
     tls: Option<tls::Support>,
     clear_text: Option<ClearText>,
+    /// `-e`'s `name=value` pairs, as settings.
+    policies: Vec<(&'static str, String)>,
     mode: Mode,
 }
 
@@ -780,6 +832,9 @@ impl Config {
         }
         if let Some(p) = flags.clear_text {
             cfg.clear_text = p;
+        }
+        for (name, v) in &flags.policies {
+            cfg.set(name, v).map_err(ConfigError::Usage)?;
         }
         cfg.print_version = flags.version;
         cfg.mode = flags.mode;
@@ -917,7 +972,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                 's' => f.stats = true,
                 'R' => f.no_reverse = true,
                 'V' => f.version = true,
-                't' | 'T' | 'f' | 'b' | 'l' | 'p' => {
+                't' | 'T' | 'f' | 'b' | 'l' | 'p' | 'e' => {
                     let attached = &opts[pos + c.len_utf8()..];
                     let value = if !attached.is_empty() {
                         attached.to_string()
@@ -945,6 +1000,7 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
                                 ))
                             })?)
                         }
+                        'e' => parse_policies(&value, &mut f.policies)?,
                         'p' => {
                             f.clear_text = Some(ClearText::from_number(&value).ok_or_else(|| {
                                 ConfigError::Usage(format!(
@@ -976,6 +1032,27 @@ fn parse_flags(args: &[String]) -> Result<Flags, ConfigError> {
         )));
     }
     Ok(f)
+}
+
+/// qpopper 4's `-e login_delay=N,expire=N`: each pair is the setting of
+/// that name (`login_delay` is `login-delay`), checked now.
+fn parse_policies(value: &str, out: &mut Vec<(&'static str, String)>) -> Result<(), ConfigError> {
+    let usage = |what: String| ConfigError::Usage(format!("popper: -e: {what}"));
+    for pair in value.split(',').filter(|p| !p.is_empty()) {
+        let Some((name, v)) = pair.split_once('=') else {
+            return Err(usage(format!("\"{pair}\" is not NAME=VALUE")));
+        };
+        let s = match name.trim() {
+            "login_delay" | "login-delay" => setting("login-delay"),
+            "expire" => setting("expire"),
+            _ => None,
+        }
+        .ok_or_else(|| usage(format!("\"{name}\" is not login_delay or expire")))?;
+        let v = v.trim();
+        (s.set)(&mut Config::default(), v).map_err(|e| usage(format!("{name}: {e}")))?;
+        out.push((s.name, v.to_string()));
+    }
+    Ok(())
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -1112,6 +1189,41 @@ mod tests {
                 .unwrap()
                 .print_version
         );
+    }
+
+    #[test]
+    fn qpopper4s_e_flag_and_its_settings() {
+        let c = Config::from_args(&args("-e login_delay=900,expire=30"), &no_file).unwrap();
+        assert_eq!(
+            (c.login_delay, c.expire),
+            (Some(900), Some(Expire::Days(30)))
+        );
+        let c = Config::from_args(&args("-eexpire=NEVER"), &no_file).unwrap();
+        assert_eq!((c.login_delay, c.expire), (None, Some(Expire::Never)));
+        let d = Config::default();
+        assert_eq!((d.login_delay, d.expire), (None, None));
+        let text = "set login-delay = 60\nset expire = never\n";
+        let read = |_: &Path| Ok(text.to_string());
+        let c = Config::from_args(&args("-f /p.conf -e expire=0"), &read).unwrap();
+        assert_eq!(c.login_delay, Some(60));
+        assert_eq!(c.expire, Some(Expire::Days(0)), "the flag wins");
+        assert!(c.describe().contains("login-delay = 60\nexpire = 0\n"));
+        for bad in [
+            "-e",
+            "-e login_delay",
+            "-e login_delay=x",
+            "-e expire=-1",
+            "-e expire=soon",
+            "-e delay=5",
+        ] {
+            assert!(
+                matches!(
+                    Config::from_args(&args(bad), &no_file),
+                    Err(ConfigError::Usage(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

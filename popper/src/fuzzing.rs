@@ -454,6 +454,14 @@ mod tests {
     fn seeds_pass() {
         session(b"\x00\x00USER alice\r\nPASS secret\r\nLIST\r\nRETR 1\r\nRETR 2\r\nTOP 3 0\r\nDELE 1\r\nQUIT\r\n");
         session(b"\x4d\x05USER alice\r\nPASS secret\r\nRETR 1\r\nRETR 5\r\nQUIT\r\n");
+        // EUIDL and XTND XLST listings are framed like LIST (one `.` line
+        // after the items; a single EUIDL is one line), in any chunk size
+        // and when the client stops reading.
+        for opts in [b"\x00\x00", b"\x4d\x25", b"\xff\x04", b"\x08\x08"] {
+            let mut input = opts.to_vec();
+            input.extend_from_slice(b"USER alice\r\nPASS secret\r\nEUIDL\r\nEUIDL 5\r\nEUIDL 2\r\nXTND XLST from\r\nXTND XLST x-uidl 2\r\nDELE 2\r\nXTND XLST s 2\r\nXTND XLST Subject\r\nXTND XMIT\r\nXTND FOO\r\nQUIT\r\n");
+            session(&input);
+        }
         line_tokenizer(&[b'\x07'; 3000]);
         mbox_scan_wire(b"\x03From a Wed Dec  2 05:53:22 1992\nX-UIDL: a\n\nx\n\nFrom b Wed Dec  2 05:53:22 1992\nX-UIDL: a\n\n.\n");
         journal_header(b"popper-journal 1\npid 1\nspool 2:3\nfrom 0\nold-length 5\ntail-length 6\nsample \nbefore 0000000000000000\nat \nmerges-temp-drop 0\n");

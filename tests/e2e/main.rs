@@ -25,6 +25,7 @@ mod spawn;
 mod spawn_tls;
 mod startup;
 mod tls;
+mod xtnd;
 
 use popper_e2e::sandbox::Sandbox;
 use popper_e2e::users::TestUser;

@@ -166,7 +166,9 @@ pub fn run(
         && cfg.password_file.is_none()
         && std::fs::symlink_metadata(&cfg.apop_db).is_ok()
         && seed.is_some();
-    let caps = Capabilities::new(APOP_ONLY, VERSION).with_digests(digests);
+    let caps = Capabilities::new(APOP_ONLY, VERSION)
+        .with_digests(digests)
+        .with_policies(cfg.login_delay, cfg.expire);
     let local = match peer.ip {
         Some(ip) => ip.is_loopback(),
         None => !peer.is_socket,

@@ -725,3 +725,60 @@ fn bulletins_are_delivered_exactly_once() {
     let d = fx.open_with(fx.opts(), Some(&b)).unwrap();
     assert_eq!(d.entries().len(), 2);
 }
+
+#[test]
+fn header_fields_are_found_in_what_top_sends() {
+    let fx = Fx::new("header");
+    // A header longer than one read before the field, and a body that
+    // has what looks like the field.
+    let mut long = b"Received: ".to_vec();
+    while long.len() < 2 * SEND_CHUNK {
+        long.extend_from_slice(b"x");
+    }
+    long.extend_from_slice(b"\nFrom: late <l@x>\nSubject: s\n\nFrom: body\n");
+    let msgs: [&[u8]; 5] = [
+        b"X-UIDL: %s%n%x\r\nFrom: %s%n%x <evil@x>\r\nSubject: a\r\n  b\r\n\r\nFrom: body\r\n",
+        b"Subject: no from\n\nFrom: body only\n",
+        &long,
+        b"from:\tlf <lf@x>\nSubject: no body",
+        b"",
+    ];
+    for (i, m) in msgs.iter().enumerate() {
+        fx.put("new", &format!("{i}.x.host"), m, at(i as u64, 0));
+    }
+    let mut d = fx.open().unwrap();
+    let h = |d: &mut MaildirDrop, i: usize, name: &[u8], max: usize| {
+        d.header(MsgIdx(i), name, max)
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(
+        h(&mut d, 0, b"from:", 200).as_deref(),
+        Some("From: %s%n%x <evil@x>")
+    );
+    assert_eq!(
+        h(&mut d, 0, b"SUBJECT", 200).as_deref(),
+        Some("Subject: a\r\n  b")
+    );
+    assert_eq!(
+        h(&mut d, 0, b"x-uidl", 200).as_deref(),
+        Some("X-UIDL: %s%n%x")
+    );
+    assert_eq!(h(&mut d, 1, b"from:", 200), None);
+    assert_eq!(
+        h(&mut d, 2, b"from:", 200).as_deref(),
+        Some("From: late <l@x>")
+    );
+    assert_eq!(
+        h(&mut d, 2, b"received", 12).as_deref(),
+        Some("Received: xx")
+    );
+    assert_eq!(
+        h(&mut d, 3, b"From:", 200).as_deref(),
+        Some("from:\tlf <lf@x>")
+    );
+    assert_eq!(h(&mut d, 4, b"from:", 200), None);
+    // A message another reader took is an error, not an empty field.
+    std::fs::remove_file(fx.root.join("new/0.x.host")).unwrap();
+    assert!(d.header(MsgIdx(0), b"from:", 200).is_err());
+}

@@ -513,3 +513,56 @@ fn with_apop_user_checks_for_a_record_and_apop_logs_in() {
         "{text}"
     );
 }
+
+#[test]
+fn euidl_vectors_of_15_6() {
+    // 4.x's form: the value without 2.53's stray LF.
+    assert_eq!(
+        after_login("EUIDL\r\nEUIDL 1\r\n"),
+        "+OK uidl command accepted.\r\n\
+         1 77ffa6bafb637ac9774fa2615b3b449b 148 Alice <alice@example.com>\r\n\
+         .\r\n\
+         +OK 1 77ffa6bafb637ac9774fa2615b3b449b 148 Alice <alice@example.com>\r\n"
+    );
+    assert_eq!(
+        after_login("EUIDL 0\r\nEUIDL 5\r\n"),
+        "-ERR Parameter must be a number (range 1 to 1)\r\n\
+         -ERR Message out of range.  1 messages in mail drop.\r\n"
+    );
+}
+
+#[test]
+fn xtnd_xlst_sees_the_header_as_top_sends_it() {
+    // The canonical X-UIDL line qpopper's wire form inserts is there.
+    assert_eq!(
+        after_login("XTND XLST X-UIDL\r\nXTND XLST subject 1\r\n"),
+        "+OK xlst command accepted; headers coming.\r\n\
+         1 X-UIDL: 77ffa6bafb637ac9774fa2615b3b449b\r\n\
+         .\r\n\
+         +OK xlst command accepted; headers coming.\r\n\
+         1 Subject: hi\r\n\
+         .\r\n"
+    );
+}
+
+#[test]
+fn header_lookup_over_the_mbox_wire_form() {
+    // Content-Length is not sent, so it is not found; a stored X-UIDL is
+    // replaced by the canonical line; format strings stay text.
+    let msg = b"Content-Length: 3\nX-UIDL: %s%n%x\nFrom: %n%n%n%n <x@y>\n\nabc\n".to_vec();
+    let mut d = MemMbox::new([msg]);
+    d.0.messages[0].uid = Uid::new(b"%s%n%x").unwrap();
+    for chunk in [1, 3, 4096] {
+        d.0.chunk = chunk;
+        let h = |d: &mut MemMbox, name: &[u8]| d.header(MsgIdx(0), name, 100).unwrap();
+        assert_eq!(h(&mut d, b"content-length"), None);
+        assert_eq!(
+            h(&mut d, b"x-uidl").as_deref(),
+            Some(&b"X-UIDL: %s%n%x"[..])
+        );
+        assert_eq!(
+            h(&mut d, b"from:").as_deref(),
+            Some(&b"From: %n%n%n%n <x@y>"[..])
+        );
+    }
+}
