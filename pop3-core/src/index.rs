@@ -24,8 +24,12 @@ pub use crate::limits::MAX_UID_LEN;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Uid(Repr);
 
-/// Bytes a [`Uid`] holds without allocating.
-const INLINE: usize = 38;
+/// Bytes a [`Uid`] holds without allocating: qpopper's 32 hex digits and
+/// a qmail Maildir name (`TIME.MusecPpid.host`, 41 bytes with a 16-byte
+/// host name) both fit, so neither mailbox form costs an allocation per
+/// message (a 20 000-message Maildir held 1 MB of them at 38). 46 makes
+/// the whole `Uid` 48 bytes.
+const INLINE: usize = 46;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
@@ -275,8 +279,8 @@ mod tests {
 
     #[test]
     fn uids_short_and_long_are_the_same_to_everyone() {
-        assert!(std::mem::size_of::<Uid>() <= 40);
-        for len in [1, 32, 38, 39, 70] {
+        assert!(std::mem::size_of::<Uid>() <= 48);
+        for len in [1, 32, 41, 46, 47, 70] {
             let bytes = vec![b'a' + (len % 26) as u8; len];
             let u = Uid::new(&bytes).unwrap();
             assert_eq!(u.as_bytes(), bytes.as_slice());
