@@ -9,10 +9,10 @@
 set -euo pipefail
 
 what=${1:-test}
-build_pkgs=(build-essential pkg-config libcrypt-dev libgdbm-dev)
+build_pkgs=(build-essential pkg-config libcrypt-dev libgdbm-dev libdb5.3-dev)
 demo_pkgs=(openbsd-inetd curl fetchmail iproute2)
 test_pkgs=(openbsd-inetd tcpd curl fetchmail mpop procmail ucspi-tcp checkpw strace openssl
-  gdbmtool python3 python3-gdbm liblockfile-bin util-linux iproute2 groff man-db time)
+  gdbmtool python3 python3-gdbm libgdbm-compat-dev liblockfile-bin util-linux iproute2 groff man-db time)
 
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -8,7 +8,9 @@
 //!   the environment (which `main` clears before anything else);
 //! * the only file it opens with privilege is the database, at a path fixed
 //!   when it was built; no option names a file (4.x's `-trace` and
-//!   `-debug` are unknown options here: CVE-2001-1487);
+//!   `-debug` are unknown options here: CVE-2001-1487) — except `-import`,
+//!   which is refused on the real uid before anything is opened unless
+//!   the caller is root;
 //! * the database is opened without following symlinks and must be mode
 //!   0600 (`db.rs`); the exclusive lock is held only while writing, never
 //!   while the user types.
@@ -97,6 +99,9 @@ pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail
         action,
         Action::Init { .. } | Action::User { .. } | Action::Delete { .. } | Action::List { .. }
     ) && !own_list;
+    if matches!(action, Action::Import { .. }) && !me.is_root() {
+        return fail("Only superuser can import a database");
+    }
     if needs_privilege && !me.privileged() {
         return fail("Only superuser or user 'pop' can perform the requested function");
     }
@@ -105,6 +110,10 @@ pub fn run_with(args: &[String], db: &Path, p: &mut Prompter) -> Result<(), Fail
         Action::Help => Ok(()),
         Action::Init { safe } => init(&me, db, safe, p),
         Action::List { name } => list(db, name.as_deref()),
+        Action::Import { base, dest, force } => {
+            let dest = dest.map(PathBuf::from).unwrap_or_else(|| db.to_path_buf());
+            import(&me, Path::new(&base), &dest, force)
+        }
         Action::Delete { name } => delete(db, &name),
         Action::User {
             name,
@@ -271,6 +280,127 @@ fn init(me: &Caller, db: &Path, safe: bool, p: &mut Prompter) -> Result<(), Fail
         return fail(msg);
     }
     Ok(())
+}
+
+/// `-import BASE [DEST] [-f]`: reads the 2.53 database at `base`
+/// ([`crate::import`]), then writes its records into a new gdbm file
+/// under a temporary name beside `dest` (made with O_EXCL, 0600, owned by
+/// pop, synced) and renames it over `dest` — without `-f` with
+/// RENAME_NOREPLACE, so an existing database is never replaced, not even
+/// one made meanwhile. Any failure leaves `dest` as it was.
+fn import(me: &Caller, base: &Path, dest: &Path, force: bool) -> Result<(), Fail> {
+    if !force && std::fs::symlink_metadata(dest).is_ok() {
+        return fail(format!(
+            "{} exists: -import -f replaces it; nothing written",
+            dest.display()
+        ));
+    }
+    let source = crate::import::read(base).map_err(Fail)?;
+    if source.records.is_empty() {
+        return fail(format!(
+            "{} holds no records: nothing to import (popauth -init makes an empty database); nothing written",
+            source.data.display()
+        ));
+    }
+    let foreign = crate::import::foreign_records(&source.records);
+    let written = uninterrupted(|| write_import(me, dest, &source.records, force))?;
+    let records = |n: usize| format!("{n} record{}", if n == 1 { "" } else { "s" });
+    println!(
+        "popauth: read {} from {} ({}); wrote {} to {}",
+        records(source.records.len()),
+        source.data.display(),
+        source.flavour.describe(),
+        records(written),
+        dest.display()
+    );
+    if foreign > 0 {
+        eprintln!(
+            "popauth: warning: {foreign} of them have no NUL after the name (not qpopper's format): copied as they are, but popper will not find them"
+        );
+    }
+    Ok(())
+}
+
+fn write_import(
+    me: &Caller,
+    dest: &Path,
+    records: &[(Vec<u8>, Vec<u8>)],
+    force: bool,
+) -> Result<usize, Fail> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        Some(_) => Path::new("."),
+        None => Path::new("/"),
+    };
+    let Some(name) = dest.file_name() else {
+        return fail(format!("{}: not a file name", dest.display()));
+    };
+    let tmp = dir.join(format!(
+        ".{}.import.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut created = AuthDb::create(&tmp).map_err(|e| {
+        Fail(format!(
+            "{}: unable to create POP authorization DB: {e}; nothing written",
+            tmp.display()
+        ))
+    })?;
+    let filled = (|| -> Result<usize, String> {
+        nix::unistd::fchown(
+            created.file(),
+            Some(Uid::from_raw(me.pop.0)),
+            Some(Gid::from_raw(me.pop.1)),
+        )
+        .map_err(|e| format!("error setting ownership of POP authorization DB: {e}"))?;
+        let n = created
+            .fill(records)
+            .map_err(|e| format!("unable to write POP authorization DB: {e}"))?;
+        if n != records.len() {
+            return Err(format!(
+                "wrote {n} records but read {}: duplicate keys?",
+                records.len()
+            ));
+        }
+        created
+            .file()
+            .sync_all()
+            .map_err(|e| format!("unable to write POP authorization DB: {}", strip_os(&e)))?;
+        Ok(n)
+    })();
+    drop(created);
+    let done = filled.and_then(|n| {
+        let flags = if force {
+            nix::fcntl::RenameFlags::empty()
+        } else {
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE
+        };
+        nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &tmp,
+            nix::fcntl::AT_FDCWD,
+            dest,
+            flags,
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::EEXIST => {
+                format!("{} exists: -import -f replaces it", dest.display())
+            }
+            e => format!("{}: {}", dest.display(), e.desc()),
+        })?;
+        // The rename itself made durable.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| strip_os(&e))?;
+        Ok(n)
+    });
+    match done {
+        Ok(n) => Ok(n),
+        Err(msg) => {
+            let _ = std::fs::remove_file(&tmp);
+            fail(format!("{msg}; nothing written"))
+        }
+    }
 }
 
 fn list(db: &Path, name: Option<&str>) -> Result<(), Fail> {

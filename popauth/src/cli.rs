@@ -5,7 +5,8 @@
 //! and `-delete` need a following name that does not start with `-`; an
 //! unknown switch is `-X unknown option`; any other argument is the usage
 //! text. From 4.x (DECISIONS.md): `-init -safe`, `-user NAME SECRET` (for
-//! scripts) and `-list NAME`.
+//! scripts) and `-list NAME`. Ours: `-import BASE [DEST] [-f]`, the
+//! one-step migration from a 2.53 ndbm pop.auth.
 
 /// What popauth was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,17 @@ pub enum Action {
         /// The user.
         name: String,
     },
+    /// `-import BASE [DEST] [-f]`: copy a qpopper 2.53 ndbm database
+    /// (`BASE.dir`+`BASE.pag` or `BASE.db`) into a new gdbm pop.auth
+    /// (root only).
+    Import {
+        /// The ndbm base name (without `.dir`/`.pag`/`.db`).
+        base: String,
+        /// Where to write; the built-in database when not given.
+        dest: Option<String>,
+        /// `-f`: replace an existing destination.
+        force: bool,
+    },
     /// `-list [NAME]`: every name, or whether NAME has a record.
     List {
         /// One user, if given.
@@ -50,8 +62,7 @@ pub enum CliError {
 }
 
 /// The usage line (2.53's, with what 4.x added).
-pub const USAGE: &str =
-    "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]]";
+pub const USAGE: &str = "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]|[-import base [dest] [-f]]]";
 
 /// `-help`: the usage line and a line per option (popauth(8) has more).
 /// Each line is indented two spaces under the usage line; written with
@@ -61,7 +72,9 @@ pub const HELP: &str = concat!(
     "  -init [-safe]        create /etc/pop.auth (root only; -safe keeps an existing one)\n",
     "  -user NAME [SECRET]  set NAME's secret, asked twice unless given (root or pop)\n",
     "  -delete NAME         remove NAME's secret (root or pop)\n",
-    "  -list [NAME]         list the users with a secret, or check one",
+    "  -list [NAME]         list the users with a secret, or check one\n",
+    "  -import BASE [DEST]  copy qpopper 2.53's ndbm BASE.pag or BASE.db into /etc/pop.auth\n",
+    "                       or DEST (root only; -f replaces an existing one)",
 );
 
 impl std::fmt::Display for CliError {
@@ -81,6 +94,8 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
     let mut list: Option<Option<String>> = None;
     let mut user: Option<(String, Option<String>)> = None;
     let mut delete: Option<String> = None;
+    let mut import: Option<(String, Option<String>)> = None;
+    let mut force = false;
     let mut i = 0;
     let value = |i: usize| args.get(i).filter(|a| !a.starts_with('-')).cloned();
     while i < args.len() {
@@ -111,12 +126,29 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 delete = Some(value(i).ok_or(CliError::Missing("delete"))?);
                 i += 1;
             }
+            "-import" => {
+                let base = value(i).ok_or(CliError::Missing("import"))?;
+                i += 1;
+                let dest = value(i);
+                if dest.is_some() {
+                    i += 1;
+                }
+                import = Some((base, dest));
+            }
+            "-f" => force = true,
             o if o.starts_with('-') => return Err(CliError::Unknown(o.to_string())),
             _ => return Err(CliError::Usage),
         }
     }
-    if safe && !init {
+    if (safe && !init) || (force && import.is_none()) {
         return Err(CliError::Usage);
+    }
+    if let Some((base, dest)) = import {
+        return if init || list.is_some() || user.is_some() || delete.is_some() {
+            Err(CliError::Usage)
+        } else {
+            Ok(Action::Import { base, dest, force })
+        };
     }
     Ok(match (init, list, user, delete) {
         (true, None, None, None) => Action::Init { safe },
@@ -172,6 +204,30 @@ mod tests {
             })
         );
         assert_eq!(p("-delete bob"), Ok(Action::Delete { name: "bob".into() }));
+        assert_eq!(
+            p("-import /etc/pop.auth"),
+            Ok(Action::Import {
+                base: "/etc/pop.auth".into(),
+                dest: None,
+                force: false
+            })
+        );
+        assert_eq!(
+            p("-f -import /old/pop.auth /etc/pop.auth"),
+            Ok(Action::Import {
+                base: "/old/pop.auth".into(),
+                dest: Some("/etc/pop.auth".into()),
+                force: true
+            })
+        );
+        assert_eq!(
+            p("-import /old/pop.auth -f"),
+            Ok(Action::Import {
+                base: "/old/pop.auth".into(),
+                dest: None,
+                force: true
+            })
+        );
         assert_eq!(p("-help"), Ok(Action::Help));
         assert_eq!(p("--help"), Ok(Action::Help));
         assert_eq!(p("-h"), Ok(Action::Help));
@@ -182,9 +238,12 @@ mod tests {
     fn every_help_line_is_indented() {
         // Regression (issue 19): the first line was not.
         for l in HELP.lines() {
-            assert!(l.starts_with("  -") || l.starts_with("  ("), "{l:?}");
+            assert!(
+                l.starts_with("  -") || l.starts_with("  (") || l.starts_with("          "),
+                "{l:?}"
+            );
         }
-        assert_eq!(HELP.lines().count(), 5);
+        assert_eq!(HELP.lines().count(), 7);
     }
 
     #[test]
@@ -205,6 +264,13 @@ mod tests {
         );
         assert_eq!(p("bob"), Err(CliError::Usage));
         assert_eq!(p("-safe"), Err(CliError::Usage));
+        assert_eq!(p("-import"), Err(CliError::Missing("import")));
+        assert_eq!(p("-import -f"), Err(CliError::Missing("import")));
+        assert_eq!(p("-f"), Err(CliError::Usage));
+        assert_eq!(p("-list -f"), Err(CliError::Usage));
+        assert_eq!(p("-import a -list"), Err(CliError::Usage));
+        assert_eq!(p("-init -import a"), Err(CliError::Usage));
+        assert_eq!(p("-import a b c"), Err(CliError::Usage));
         assert_eq!(p("-init -list"), Err(CliError::Usage));
         assert_eq!(p("-delete bob -user bob"), Err(CliError::Usage));
         assert_eq!(

@@ -95,7 +95,7 @@ fn open_flags(write: bool) -> OpenOptions {
 }
 
 /// Takes an flock on `f`, waiting until `wait` has passed.
-fn lock(f: &File, exclusive: bool, wait: Duration) -> io::Result<()> {
+pub(crate) fn lock(f: &File, exclusive: bool, wait: Duration) -> io::Result<()> {
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -213,6 +213,20 @@ impl AuthDb {
             .map_err(DbError::Gdbm)?;
         self.db.sync();
         Ok(())
+    }
+
+    /// Stores `records` (key and value bytes as they are) into a database
+    /// just made by [`AuthDb::create`], with gdbm's per-store fsync off
+    /// and one sync at the end (`popauth -import`; the file is renamed
+    /// into place only afterwards). Returns how many keys it then holds.
+    pub fn fill(&mut self, records: &[(Vec<u8>, Vec<u8>)]) -> Result<usize, DbError> {
+        self.db.set_sync(false).map_err(DbError::Gdbm)?;
+        for (k, v) in records {
+            self.db.store(k, v).map_err(DbError::Gdbm)?;
+        }
+        self.db.sync();
+        self.db.set_sync(true).map_err(DbError::Gdbm)?;
+        Ok(self.db.keys().map_err(DbError::Gdbm)?.len())
     }
 
     /// Deletes `name`'s record; `Ok(false)` when there was none.

@@ -1,5 +1,6 @@
-//! Every call into libgdbm, each `unsafe` block with its `// SAFETY:`
-//! argument; the rest of the crate is safe code over [`Gdbm`].
+//! Every call into libgdbm and libdb, each `unsafe` block with its
+//! `// SAFETY:` argument; the rest of the crate is safe code over
+//! [`Gdbm`] and [`bdb_records`].
 //!
 //! The `gdbm` crate is not used: it reads a stale `gdbm_errno`, recurses
 //! forever in `Display` and cannot iterate keys (crates.md). This wrapper
@@ -213,6 +214,23 @@ impl Gdbm {
         }
     }
 
+    /// Turns gdbm's fsync after every store on or off (`GDBM_SETSYNCMODE`):
+    /// off while `-import` fills a new file that is synced once at the end.
+    pub fn set_sync(&mut self, on: bool) -> Result<(), GdbmError> {
+        let mut v: c_int = c_int::from(on);
+        // SAFETY: open handle; GDBM_SETSYNCMODE reads one int from the
+        // pointer, which points at `v` and gives its size.
+        let rc = unsafe {
+            gdbm_sys::gdbm_setopt(
+                self.h,
+                gdbm_sys::GDBM_SYNCMODE as c_int,
+                &mut v,
+                std::mem::size_of::<c_int>() as c_int,
+            )
+        };
+        if rc == 0 { Ok(()) } else { Err(last_error()) }
+    }
+
     /// Writes everything to disk.
     pub fn sync(&mut self) {
         // SAFETY: open handle.
@@ -225,6 +243,116 @@ impl Drop for Gdbm {
         // SAFETY: the handle is open and closed exactly once, here; this
         // also closes the descriptor passed to gdbm_fd_open.
         unsafe { gdbm_close(self.h) }
+    }
+}
+
+/// Records as stored: (key, value) byte strings.
+pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What the Berkeley DB shim (`csrc/bdb.c`) calls back with for a record.
+type BdbRecordFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    key: *const c_void,
+    key_len: usize,
+    value: *const c_void,
+    value_len: usize,
+) -> c_int;
+
+/// The shim's "the callback stopped the walk".
+const BDB_STOPPED: c_int = -1;
+
+unsafe extern "C" {
+    /// `csrc/bdb.c`: opens `path` read-only as a DB_HASH database and
+    /// calls `each` for every record.
+    fn popauth_bdb_each(path: *const c_char, each: BdbRecordFn, ctx: *mut c_void) -> c_int;
+    /// libdb: the text of a libdb or errno error number (a static string).
+    fn db_strerror(error: c_int) -> *const c_char;
+}
+
+/// A Berkeley DB error: libdb's number and `db_strerror` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BdbError {
+    /// libdb's (or errno's) number.
+    pub code: c_int,
+    /// Its text.
+    pub text: String,
+}
+
+impl std::fmt::Display for BdbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What [`collect_record`] fills: the records so far, and how many may be.
+struct Collected {
+    records: Records,
+    limit: usize,
+}
+
+/// Copies one record into the `Collected` behind `ctx`.
+unsafe extern "C" fn collect_record(
+    ctx: *mut c_void,
+    key: *const c_void,
+    key_len: usize,
+    value: *const c_void,
+    value_len: usize,
+) -> c_int {
+    // SAFETY: `ctx` is the `&mut Collected` that `bdb_records` passed to
+    // the shim, which is alive and not otherwise used during the walk.
+    let c = unsafe { &mut *(ctx as *mut Collected) };
+    if c.records.len() >= c.limit {
+        return 1;
+    }
+    let copy = |p: *const c_void, n: usize| -> Vec<u8> {
+        if p.is_null() || n == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: libdb hands out a DBT whose data points at `n`
+            // readable bytes until the next cursor call; copied now.
+            unsafe { std::slice::from_raw_parts(p as *const u8, n) }.to_vec()
+        }
+    };
+    c.records.push((copy(key, key_len), copy(value, value_len)));
+    0
+}
+
+/// Every record of the Berkeley DB hash file at `path` (opened read only,
+/// no environment), at most `limit` of them (more is an error: a pop.auth
+/// is not that big, and memory is not unbounded).
+pub fn bdb_records(path: &str, limit: usize) -> Result<Records, BdbError> {
+    let c_path = CString::new(path).map_err(|_| BdbError {
+        code: libc::EINVAL,
+        text: "a NUL in the path".into(),
+    })?;
+    let mut c = Collected {
+        records: Vec::new(),
+        limit,
+    };
+    // SAFETY: `c_path` is a valid C string for the call; the callback
+    // matches the shim's typedef and only touches `c` through `ctx`,
+    // which outlives the call; the shim holds nothing after returning.
+    let rc = unsafe {
+        popauth_bdb_each(
+            c_path.as_ptr(),
+            collect_record,
+            &mut c as *mut Collected as *mut c_void,
+        )
+    };
+    match rc {
+        0 => Ok(c.records),
+        BDB_STOPPED => Err(BdbError {
+            code: rc,
+            text: format!("more than {limit} records"),
+        }),
+        _ => Err(BdbError {
+            code: rc,
+            // SAFETY: db_strerror returns a pointer to a static string
+            // (or a thread-local buffer) for any number.
+            text: unsafe { CStr::from_ptr(db_strerror(rc)) }
+                .to_string_lossy()
+                .into_owned(),
+        }),
     }
 }
 

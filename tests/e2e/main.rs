@@ -13,6 +13,7 @@ mod deb;
 mod demo;
 mod docs;
 mod hostile;
+mod import;
 mod install;
 mod locks;
 mod mailbox;

@@ -276,7 +276,7 @@ fn qpopper_table_of_messages_and_exit_codes() {
     // so the usage text is shown for a stray argument instead.
     fails(
         &e.root(&["bob"], ""),
-        "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]]",
+        "usage: popauth [[-init [-safe]]|[-list [name]]|[-user name [secret]]|[-delete name]|[-import base [dest] [-f]]]",
     );
     fails(
         &e.root(&["-list", "-user", "bob"], ""),
@@ -325,10 +325,12 @@ fn help_for_dash_h_dash_help_and_double_dash_help_every_line_indented() {
             "{flag}: {r:?}"
         );
         let rest: Vec<&str> = lines.collect();
-        assert_eq!(rest.len(), 5, "{flag}: {r:?}");
+        assert_eq!(rest.len(), 7, "{flag}: {r:?}");
         for l in rest {
             assert!(
-                l.starts_with("  -") || l.starts_with("  (no option)"),
+                l.starts_with("  -")
+                    || l.starts_with("  (no option)")
+                    || l.starts_with("                       "),
                 "{flag}: {l:?}"
             );
         }
