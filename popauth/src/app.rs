@@ -289,6 +289,16 @@ fn init(me: &Caller, db: &Path, safe: bool, p: &mut Prompter) -> Result<(), Fail
 /// RENAME_NOREPLACE, so an existing database is never replaced, not even
 /// one made meanwhile. Any failure leaves `dest` as it was.
 fn import(me: &Caller, base: &Path, dest: &Path, force: bool) -> Result<(), Fail> {
+    // The destination must not be one of the source's own files: -f would
+    // replace the database being read with its copy half-way.
+    for ext in ["dir", "pag", "db"] {
+        if crate::import::with_ext(base, ext) == dest {
+            return fail(format!(
+                "{} is the database being imported: name another destination; nothing written",
+                dest.display()
+            ));
+        }
+    }
     if !force && std::fs::symlink_metadata(dest).is_ok() {
         return fail(format!(
             "{} exists: -import -f replaces it; nothing written",

@@ -363,4 +363,11 @@ fn refusals_leave_nothing_written() {
     assert_eq!(e.records(), expected(&records));
     e.assert_private();
     upper_is(&e, &["pop.auth", "pop.auth.dir", "pop.auth.pag"]);
+    // A destination that is one of the source's files is refused, even
+    // with -f: the source is left whole.
+    let pag = std::fs::read(e.sb.etc("pop.auth.pag")).unwrap();
+    let r = e.root(&["-import", "/etc/pop.auth", "/etc/pop.auth.pag", "-f"], "");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.err.contains("is the database being imported"), "{r:?}");
+    assert_eq!(std::fs::read(e.sb.etc("pop.auth.pag")).unwrap(), pag);
 }
