@@ -16,9 +16,11 @@
 pub mod append;
 pub mod cache;
 pub mod copy;
+pub mod crlf;
 pub mod envelope;
 pub mod journal;
 pub mod journal_header;
+pub mod lines;
 pub mod lock;
 pub mod memory;
 pub mod recover;

@@ -1,12 +1,11 @@
 //! One pass over an mbox spool: where each message is, its exact size, its
 //! UID and whether it was read.
 //!
-//! The spool is read front to back in large chunks; lines are found with
-//! `memchr`; memory is O(messages) — a line longer than [`LINE_PREFIX`]
-//! bytes is streamed, keeping only its first bytes (which is all any rule
-//! below looks at). The size of each message is computed with the same
+//! The spool is read front to back in large chunks (`lines.rs`); memory is
+//! O(messages). Header lines are classified one by one, with the same
 //! [`HeaderState`] the wire encoder uses, so the announced size is exactly
-//! the bytes RETR sends.
+//! the bytes RETR sends; bodies are only searched for the next separator
+//! and counted (`crlf.rs`), which keeps a warm scan at memory speed.
 //!
 //! COMPAT qpopper 2.53 (qpopper.md §9.2): a message starts at a valid
 //! envelope line that is the first line of the file or follows an empty
@@ -22,35 +21,15 @@
 use std::io;
 
 use super::envelope::is_envelope;
+pub use super::lines::ReadAt;
+use super::lines::Seek;
+pub(crate) use super::lines::{Line, Lines};
 use super::render::{HeaderAction, HeaderState, starts_with_ci};
 use super::uid::{UidHasher, x_uidl_value};
 use pop3_core::index::{Uid, make_unique};
 
 pub use crate::limits::LINE_PREFIX;
 use crate::limits::SCAN_CHUNK as CHUNK;
-
-/// Random-access reading, implemented for files and, in tests, for bytes.
-pub trait ReadAt {
-    /// Reads at `offset` into `buf`; 0 at end of file.
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-}
-
-impl ReadAt for std::fs::File {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(self, buf, offset)
-    }
-}
-
-impl ReadAt for [u8] {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.len());
-        let n = buf.len().min(self.len() - start);
-        buf[..n].copy_from_slice(&self[start..start + n]);
-        Ok(n)
-    }
-}
 
 /// How messages are separated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,193 +119,6 @@ pub enum ScanError {
     Io(io::Error),
 }
 
-/// One line as the scanner sees it.
-pub(crate) struct Line<'a> {
-    /// File offset of its first byte.
-    pub offset: u64,
-    /// The line without LF if it is at most LINE_PREFIX bytes, else its
-    /// first LINE_PREFIX bytes.
-    pub prefix: &'a [u8],
-    /// True when `prefix` is the whole line.
-    pub whole: bool,
-    /// Length without the LF.
-    pub len: u64,
-    /// It ended with LF (false only for a last line at end of file).
-    pub has_lf: bool,
-    /// The byte before the LF (or the last byte) is CR.
-    pub cr: bool,
-}
-
-impl Line<'_> {
-    /// Bytes sent for this line: content without one CR, plus CRLF.
-    fn wire_len(&self) -> u64 {
-        self.len - u64::from(self.cr) + 2
-    }
-
-    /// An empty line: just LF, or CR LF (or a lone CR at the very end).
-    pub fn is_empty(&self) -> bool {
-        self.len == u64::from(self.cr)
-    }
-
-    /// The content used for classification (without a trailing CR when whole).
-    pub fn content(&self) -> &[u8] {
-        if self.whole && self.cr {
-            &self.prefix[..self.prefix.len() - 1]
-        } else {
-            self.prefix
-        }
-    }
-
-    /// Offset just after the line (after its LF).
-    pub fn end(&self) -> u64 {
-        self.offset + self.len + u64::from(self.has_lf)
-    }
-}
-
-/// Buffered line reader over a [`ReadAt`] between two offsets.
-pub(crate) struct Lines<'r, R: ?Sized> {
-    src: &'r R,
-    limit: u64,
-    buf: Vec<u8>,
-    /// File offset of buf[0].
-    base: u64,
-    pos: usize,
-    filled: usize,
-    long_prefix: Vec<u8>,
-}
-
-impl<'r, R: ReadAt + ?Sized> Lines<'r, R> {
-    /// Lines of `src` from `start` (a line start) up to `limit`, read
-    /// `chunk` bytes at a time.
-    pub fn new(src: &'r R, start: u64, limit: u64, chunk: usize) -> Self {
-        Lines {
-            src,
-            limit,
-            buf: vec![0; chunk.max(2 * LINE_PREFIX)],
-            base: start,
-            pos: 0,
-            filled: 0,
-            long_prefix: Vec::new(),
-        }
-    }
-
-    /// Refills the buffer keeping the unconsumed tail; false at the limit.
-    fn refill(&mut self) -> io::Result<bool> {
-        let keep = self.filled - self.pos;
-        self.buf.copy_within(self.pos..self.filled, 0);
-        self.base += self.pos as u64;
-        self.pos = 0;
-        self.filled = keep;
-        let at = self.base + keep as u64;
-        let want = usize::try_from(self.limit.saturating_sub(at))
-            .unwrap_or(usize::MAX)
-            .min(self.buf.len() - keep);
-        if want == 0 {
-            return Ok(false);
-        }
-        loop {
-            match self.src.read_at(&mut self.buf[keep..keep + want], at) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    self.filled += n;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The next line, or `None` at the limit.
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        loop {
-            let avail = &self.buf[self.pos..self.filled];
-            if let Some(i) = memchr::memchr(b'\n', avail) {
-                let offset = self.base + self.pos as u64;
-                let start = self.pos;
-                self.pos += i + 1;
-                let cr = i > 0 && self.buf[start + i - 1] == b'\r';
-                // A line longer than LINE_PREFIX is seen by its prefix only,
-                // even when it happens to be whole in the buffer, so that
-                // results never depend on where reads and chunks end.
-                return Ok(Some(Line {
-                    offset,
-                    prefix: &self.buf[start..start + i.min(LINE_PREFIX)],
-                    whole: i <= LINE_PREFIX,
-                    len: i as u64,
-                    has_lf: true,
-                    cr,
-                }));
-            }
-            if avail.len() > LINE_PREFIX {
-                return self.long_line().map(Some);
-            }
-            if !self.refill()? {
-                // End of the scanned region: a last line without LF, if any.
-                if self.pos == self.filled {
-                    return Ok(None);
-                }
-                let offset = self.base + self.pos as u64;
-                let start = self.pos;
-                let n = self.filled - self.pos;
-                self.pos = self.filled;
-                let cr = self.buf[self.filled - 1] == b'\r';
-                return Ok(Some(Line {
-                    offset,
-                    prefix: &self.buf[start..start + n],
-                    whole: true,
-                    len: n as u64,
-                    has_lf: false,
-                    cr,
-                }));
-            }
-        }
-    }
-
-    /// A line longer than LINE_PREFIX: keep its prefix, stream the rest.
-    fn long_line(&mut self) -> io::Result<Line<'_>> {
-        let offset = self.base + self.pos as u64;
-        self.long_prefix.clear();
-        self.long_prefix
-            .extend_from_slice(&self.buf[self.pos..self.pos + LINE_PREFIX]);
-        let mut len = 0u64;
-        let mut last = 0u8;
-        loop {
-            let avail = &self.buf[self.pos..self.filled];
-            if let Some(i) = memchr::memchr(b'\n', avail) {
-                if i > 0 {
-                    last = avail[i - 1];
-                }
-                len += i as u64;
-                self.pos += i + 1;
-                return Ok(Line {
-                    offset,
-                    prefix: &self.long_prefix,
-                    whole: false,
-                    len,
-                    has_lf: true,
-                    cr: last == b'\r',
-                });
-            }
-            if let Some(&b) = avail.last() {
-                last = b;
-            }
-            len += avail.len() as u64;
-            self.pos = self.filled;
-            if !self.refill()? {
-                return Ok(Line {
-                    offset,
-                    prefix: &self.long_prefix,
-                    whole: false,
-                    len,
-                    has_lf: false,
-                    cr: last == b'\r',
-                });
-            }
-        }
-    }
-}
-
 /// A message being scanned.
 struct Current {
     start: u64,
@@ -413,51 +205,41 @@ pub fn sep_hash(line: &[u8]) -> u64 {
 }
 
 /// Scans `src` from offset 0 to `len`.
+///
+/// Header lines are read one by one (they decide the UID, the read flag
+/// and which lines the wire form drops); a body is skipped with
+/// [`Lines::seek`] to the next line that may be a separator, so its bytes
+/// are only searched and counted, never split into lines.
 pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
     let mut lines = Lines::new(src, 0, len, CHUNK);
-    let mut msgs = Vec::new();
     let Some(first) = lines.next_line().map_err(ScanError::Io)? else {
         return Ok(Scan {
             format: Format::Mbox,
-            msgs,
+            msgs: Vec::new(),
             len: 0,
         });
     };
     if first.prefix.first() == Some(&0x01) {
-        let mut sep = first.prefix.to_vec();
-        sep.push(b'\n');
         let sep_line = first.prefix.to_vec();
-        let mut cur = Some(Current::new(first.offset, &first));
-        while let Some(line) = lines.next_line().map_err(ScanError::Io)? {
-            let is_sep = line.whole && line.prefix == sep_line.as_slice();
-            match cur.take() {
-                Some(c) if is_sep => {
-                    msgs.push(c.finish(line.offset, line.end()));
-                }
-                Some(mut c) => {
-                    c.add(&line);
-                    cur = Some(c);
-                }
-                None if is_sep => cur = Some(Current::new(line.offset, &line)),
-                None => {
-                    // Between messages: belongs to the previous message's extent.
-                    if let Some(prev) = msgs.last_mut() {
-                        prev.next = line.end();
-                    }
-                }
-            }
-        }
-        if let Some(c) = cur {
-            msgs.push(c.finish(len, len));
-        }
-        return Ok(Scan::new(Format::Mmdf(sep), msgs, len));
+        let cur = Current::new(first.offset, &first);
+        return scan_mmdf(lines, cur, sep_line, len);
     }
     if !(first.whole && is_envelope(first.prefix)) {
         return Err(ScanError::BadEnvelope);
     }
+    let seek = Seek::new(b"From ", true);
+    let mut msgs = Vec::new();
     let mut cur = Current::new(first.offset, &first);
     let mut prev_empty = false;
-    while let Some(line) = lines.next_line().map_err(ScanError::Io)? {
+    loop {
+        if !cur.in_header {
+            cur.size += lines.seek(&seek, prev_empty).map_err(ScanError::Io)?;
+            // A line found follows an empty line.
+            prev_empty = true;
+        }
+        let Some(line) = lines.next_line().map_err(ScanError::Io)? else {
+            break;
+        };
         if prev_empty && line.whole && is_envelope(line.prefix) {
             let done = std::mem::replace(&mut cur, Current::new(line.offset, &line));
             msgs.push(done.finish(line.offset, line.offset));
@@ -471,6 +253,66 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
     Ok(Scan::new(Format::Mbox, msgs, len))
 }
 
+/// The rest of an MMDF spool after its first separator `sep_line`, which
+/// opened `cur`: messages run from one separator line to the next; what
+/// lies between a closing separator and the next opening one belongs to
+/// the message before.
+fn scan_mmdf<R: ReadAt + ?Sized>(
+    mut lines: Lines<'_, R>,
+    cur: Current,
+    sep_line: Vec<u8>,
+    len: u64,
+) -> Result<Scan, ScanError> {
+    let seek = Seek::new(&sep_line, false);
+    let mut msgs: Vec<MboxMsg> = Vec::new();
+    let mut cur = Some(cur);
+    loop {
+        match cur.as_mut() {
+            Some(c) if c.in_header => {}
+            Some(c) => c.size += lines.seek(&seek, true).map_err(ScanError::Io)?,
+            None => {
+                lines.seek(&seek, true).map_err(ScanError::Io)?;
+                if let Some(prev) = msgs.last_mut() {
+                    prev.next = lines.offset();
+                }
+            }
+        }
+        let Some(line) = lines.next_line().map_err(ScanError::Io)? else {
+            break;
+        };
+        let is_sep = line.whole && line.prefix == sep_line.as_slice();
+        match cur.take() {
+            Some(c) if is_sep => {
+                msgs.push(c.finish(line.offset, line.end()));
+            }
+            Some(mut c) => {
+                c.add(&line);
+                cur = Some(c);
+            }
+            None if is_sep => cur = Some(Current::new(line.offset, &line)),
+            None => {
+                if let Some(prev) = msgs.last_mut() {
+                    prev.next = line.end();
+                }
+            }
+        }
+    }
+    if let Some(c) = cur {
+        msgs.push(c.finish(len, len));
+    }
+    let mut sep = sep_line;
+    sep.push(b'\n');
+    Ok(Scan::new(Format::Mmdf(sep), msgs, len))
+}
+
 #[cfg(test)]
 #[path = "scan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "scan_reference.rs"]
+pub(crate) mod reference;
+
+#[cfg(test)]
+#[path = "scan_diff_tests.rs"]
+mod diff_tests;
