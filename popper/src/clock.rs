@@ -54,6 +54,13 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// CPU time this thread has used: what timing tests compare, since a
+/// busy machine preempts a thread but does not add to its CPU time.
+pub fn thread_cpu_time() -> std::time::Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
