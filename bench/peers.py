@@ -1340,10 +1340,10 @@ def table(a, res):
     fl = res["floors"]
     hash_t = res["hash"][0]
     per_floor = 1 / fl["spawn"] + hash_t
-    if a.rows != "maildir":
+    if a.rows == "all":
         row("(a) sessions/s, small mailbox", "rate", fmt_rate, True,
             1 / per_floor, lambda f: f"{f:.1f}/s (spawn + hash)")
-    for size in ("medium", "large") if a.rows != "maildir" else ():
+    for size in ("medium", "large") if a.rows == "all" else ():
         label = a.labels[size]
         row(f"(b) check, {label}: login+STAT+UIDL+QUIT", "time", fmt_time, False,
             None)
@@ -1364,6 +1364,16 @@ def table(a, res):
         for sc in ("b", "c", "d"):
             row(f"(e) peak RSS after login, ({sc}) {label}", "rss", fmt_rss, False)
         row(f"(e) peak RSS of the whole process, (b) {label}", "rss_all", fmt_rss, False)
+    for size in ("grow", "large", "many") if a.rows in ("all", "growing") else ():
+        if size not in a.labels:
+            continue
+        label = a.labels[size]
+        row(f"(f) first login, {label}: login+STAT+UIDL+QUIT", "time", fmt_time, False)
+        row(f"(g) check after one new delivery, {label}: login+STAT+UIDL+QUIT", "time", fmt_time, False)
+        row(f"(e) peak RSS after login, (f) {label}", "rss", fmt_rss, False)
+        if size == "many":
+            row(f"(b) check, {label}: login+STAT+UIDL+QUIT", "time", fmt_time, False)
+            row(f"(e) peak RSS after login, (b) {label}", "rss", fmt_rss, False)
     if "tls_seen" in res:
         def floor_med(name, key):
             return statistics.median(x[key] for x in res[(name, "floor")])
@@ -1403,6 +1413,80 @@ def table(a, res):
 
 
 # --------------------------------------------------------------------------
+
+
+def deliver_one(a, i):
+    """Appends one new message to the spool, as a delivery agent does."""
+    msg = (f"From bench@example.org {time.strftime('%a %b %d %H:%M:%S %Y')}\n"
+           f"Received: from relay.example.org by mx.example.org; {i}\n"
+           f"Message-Id: <new-{i}-{time.time_ns()}@example.org>\n"
+           f"Subject: new mail {i}\n\nnew mail {i}\n\n").encode()
+    with open(a.spool, "ab") as f:
+        f.write(msg)
+
+
+def forget(a):
+    """Every server's index of the spool removed: popper's scan index and
+    Dovecot's mbox index (mail_location mbox:~/mail: ~/mail/.imap)."""
+    for name in os.listdir(a.mail):
+        if name.startswith(f".{a.user}.pop.index"):
+            os.unlink(os.path.join(a.mail, name))
+    shutil.rmtree(os.path.join(a.home, "mail", ".imap"), ignore_errors=True)
+
+
+def growing_rows(a, res, sizes, port):
+    """(f) the first login on a spool no server has seen (its indexes
+    removed, a fresh copy: a new inode); (g) a check right after one new
+    delivery to a spool each server has indexed (per run: a fresh copy, an
+    untimed check so the server's index is current, one message appended,
+    the spool left to settle as a polled mailbox is, then the timed
+    check); and both, with (b) and (e), on a mailbox of many small
+    messages."""
+    names = [k for k in ("grow", "large", "many") if k in sizes]
+    for size in names:
+        path, meta = sizes[size]
+        label = a.labels[size]
+        count = meta["messages"]
+        set_spool(a, path)
+        servers = [s for s in SERVERS if not refusal(a, port[s])]
+        for s in SERVERS:
+            if s not in servers:
+                for r in (f"(f) first login, {label}: login+STAT+UIDL+QUIT",
+                          f"(g) check after one new delivery, {label}: login+STAT+UIDL+QUIT"):
+                    res[(r, s)] = "refused the mailbox"
+        print(f"(f) first login, {label} ...", flush=True)
+
+        def fresh():
+            set_spool(a, path)
+            forget(a)
+
+        rounds(a, res, servers, lambda s: check(a, port[s], count),
+               [f"(f) first login, {label}: login+STAT+UIDL+QUIT",
+                f"(e) peak RSS after login, (f) {label}"],
+               lambda r: f"{gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB", fresh=fresh)
+        print(f"(g) check after one new delivery, {label} ...", flush=True)
+        n = [0]
+
+        def after_delivery(s):
+            check(a, port[s], count)
+            n[0] += 1
+            deliver_one(a, n[0])
+            settle(a)
+            return check(a, port[s], count + 1)
+
+        rounds(a, res, servers, after_delivery,
+               [f"(g) check after one new delivery, {label}: login+STAT+UIDL+QUIT"],
+               lambda r: f"{gen.fmt_t(r['time'])}", fresh=fresh)
+        if size == "many":
+            print(f"(b) leave-on-server check, {label} ...", flush=True)
+            set_spool(a, path)
+            settle(a)
+            for s in servers:
+                check(a, port[s], count)
+            rounds(a, res, servers, lambda s: check(a, port[s], count),
+                   [f"(b) check, {label}: login+STAT+UIDL+QUIT",
+                    f"(e) peak RSS after login, (b) {label}"],
+                   lambda r: f"{gen.fmt_t(r['time'])}, RSS {r['rss'] / 1e6:.1f} MB")
 
 
 def rounds(a, res, servers, measure, rows, show, fresh=None, after=None):
@@ -1445,7 +1529,12 @@ def run(a):
     sh("mount", "-t", "tmpfs", "tmpfs", "/run")
 
     sizes = {}
-    for name, spec in (("small", a.small), ("medium", a.medium), ("large", a.large)):
+    specs = [("small", a.small), ("medium", a.medium), ("large", a.large)]
+    if a.rows in ("all", "growing"):
+        specs.append(("grow", a.grow))
+        if a.many != "0":
+            specs.append(("many", a.many))
+    for name, spec in specs:
         n, mb = (int(x) for x in spec.split(","))
         path = os.path.join(a.work, f"{name}.mbox")
         print(f"generating the {name} mailbox: {n} messages, ~{mb} MB ...", flush=True)
@@ -1460,7 +1549,7 @@ def run(a):
         k: f"{sizes[k][1]['messages']} msgs / {sizes[k][1]['bytes'] / 1e6:.0f} MB" for k in sizes
     }
     src = None
-    if a.maildir_spec != "0":
+    if a.maildir_spec != "0" and a.rows != "growing":
         n, mb = (int(x) for x in a.maildir_spec.split(","))
         if (n, mb) == tuple(int(x) for x in a.large.split(",")):
             mbox_path, meta = sizes["large"]  # the same messages as the large mailbox
@@ -1486,14 +1575,14 @@ def run(a):
         port = {s: a.ports[s] for s in SERVERS}
 
         set_spool(a, sizes["small"][0])
-        if a.rows != "maildir":
+        if a.rows == "all":
             print(f"(a) {a.sessions} sessions on the small mailbox, {a.repeats} runs each ...", flush=True)
             for s in SERVERS:  # warm-up (Dovecot builds its index)
                 sessions(a, port[s], 3)
             rounds(a, res, SERVERS, lambda s: sessions(a, port[s], a.sessions),
                    ["(a) sessions/s, small mailbox"], lambda r: f"{r['rate']:.1f} sessions/s")
 
-        for size in ("medium", "large") if a.rows != "maildir" else ():
+        for size in ("medium", "large") if a.rows == "all" else ():
             path, meta = sizes[size]
             label = a.labels[size]
             count = meta["messages"]
@@ -1564,9 +1653,11 @@ def run(a):
                                       "(e) peak RSS after login, (d)")):
                     for s, why in not_run.items():
                         res[(key[0], s)] = why
-        if a.tls:
+        if a.rows in ("all", "growing"):
+            growing_rows(a, res, sizes, port)
+        if a.tls and a.rows == "all":
             tls_rows(a, res, sizes)
-        if src is not None:
+        if src is not None and a.rows != "growing":
             maildir_rows(a, res, src, mbox_path)
     finally:
         for p in procs:
@@ -1685,7 +1776,9 @@ def main():
     r.add_argument("--tls", type=int, default=1)
     r.add_argument("--tls-floor", default="")
     r.add_argument("--tls-sessions", type=int, default=200)
-    r.add_argument("--rows", default="all", choices=["all", "maildir"])
+    r.add_argument("--grow", default="10000,200")
+    r.add_argument("--many", default="200000,200")
+    r.add_argument("--rows", default="all", choices=["all", "maildir", "growing"])
     r.add_argument("--out", required=True)
     a = ap.parse_args()
 

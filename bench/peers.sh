@@ -8,8 +8,11 @@
 # PB_SMALL ("100,2": messages,MB), PB_MEDIUM ("1000,50"), PB_LARGE
 # ("20000,1000"), PB_MAILDIR ("20000,1000": the Maildir rows, 0 for none),
 # PB_TLS (1: the TLS rows; 0 leaves them out), PB_TLS_SESSIONS (200: (a-tls)
-# sessions a run), PB_ROWS ("all"; "maildir": only the Maildir rows and the
-# floors), PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
+# sessions a run), PB_GROW ("10000,200": the second mailbox of the (f)/(g)
+# rows, beside the large one), PB_MANY ("200000,200": the
+# many-small-messages rows, 0 for none), PB_ROWS ("all"; "maildir": only the Maildir rows and the
+# floors; "growing": only (f) first login, (g) check after a delivery and
+# the many-messages rows), PB_TMPDIR (/tmp), PB_USER (pb_user), PB_OUT (bench/RESULTS.md).
 # See bench/README.md.
 set -euo pipefail
 
@@ -77,7 +80,7 @@ unshare -m --propagation private -- python3 "$here/peers.py" run \
     --repeats "${PB_REPEATS:-5}" --sessions "${PB_SESSIONS:-500}" --seed "${PB_SEED:-1}" \
     --small "${PB_SMALL:-100,2}" --medium "${PB_MEDIUM:-1000,50}" --large "$large" --maildir "$maildir" \
     --tls "${PB_TLS:-1}" --tls-sessions "${PB_TLS_SESSIONS:-200}" --tls-floor "$tls_floor" \
-    --rows "${PB_ROWS:-all}" \
+    --grow "${PB_GROW:-10000,200}" --many "${PB_MANY:-200000,200}" --rows "${PB_ROWS:-all}" \
     --out "${PB_OUT:-$here/RESULTS.md}" &
 driver=$!
 wait "$driver"

@@ -539,7 +539,7 @@ impl<H: Host> Loop<'_, H> {
         for n in drop.take_notes() {
             self.host.event(Event::Note(&n));
         }
-        let index = Index::new(drop.entries());
+        let index = Index::from_contents(drop.contents());
         self.drop = Some(drop);
         self.host.event(Event::LoggedIn {
             count: index.len(),

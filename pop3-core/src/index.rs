@@ -13,6 +13,7 @@
 //! [`Index::lookup`], so an off-by-one cannot type-check.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub use crate::limits::MAX_UID_LEN;
 
@@ -134,32 +135,142 @@ pub struct Entry {
     pub seen: bool,
 }
 
-/// The fixed list of messages of a session.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl Entry {
+    /// The entry as [`Index`] lends entries out.
+    pub fn view(&self) -> EntryRef<'_> {
+        EntryRef {
+            size: self.size,
+            uid: &self.uid,
+            seen: self.seen,
+        }
+    }
+}
+
+/// One message as [`Index`] lends it out: its size, UID and read flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// Exact size in octets (see [`Entry::size`]).
+    pub size: u64,
+    /// The unique id.
+    pub uid: &'a Uid,
+    /// Read before this session began.
+    pub seen: bool,
+}
+
+/// A maildrop's UIDs, in message order, held once: a maildrop that keeps
+/// them for itself anyway (the mbox writes them back into the spool) lends
+/// the same list to the session's [`Index`] instead of a copy of every UID
+/// (48 bytes a message).
+pub trait Uids {
+    /// How many.
+    fn count(&self) -> usize;
+    /// The UID of message `i` (`i < count()`).
+    fn uid(&self, i: usize) -> &Uid;
+}
+
+impl Uids for Vec<Uid> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn uid(&self, i: usize) -> &Uid {
+        &self[i]
+    }
+}
+
+/// What a maildrop lists at login: per message its size and read flag,
+/// and its UIDs (unique, or made so by [`Index::from_contents`]).
+pub struct Contents {
+    /// Each message's exact size (see [`Entry::size`]) and read flag.
+    pub sizes: Vec<(u64, bool)>,
+    /// The UIDs, as many as `sizes`.
+    pub uids: Arc<dyn Uids>,
+}
+
+impl From<Vec<Entry>> for Contents {
+    fn from(entries: Vec<Entry>) -> Contents {
+        let sizes = entries.iter().map(|e| (e.size, e.seen)).collect();
+        let uids: Vec<Uid> = entries.into_iter().map(|e| e.uid).collect();
+        Contents {
+            sizes,
+            uids: Arc::new(uids),
+        }
+    }
+}
+
+/// The top bit of a stored size: the message was read before the session.
+const SEEN: u64 = 1 << 63;
+
+/// The fixed list of messages of a session: 8 bytes a message of its own
+/// (the size, with the read flag in its top bit — no message is 2^63
+/// bytes), and the maildrop's UIDs.
+#[derive(Clone)]
 pub struct Index {
-    entries: Vec<Entry>,
+    sizes: Vec<u64>,
+    uids: Arc<dyn Uids>,
     total: u64,
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index::new(Vec::new())
+    }
+}
+
+impl PartialEq for Index {
+    fn eq(&self, other: &Index) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Index {}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl Index {
     /// Builds the index from a maildrop's entries, in order, making their
     /// UIDs unique with [`make_unique`] (a no-op for a maildrop that
     /// already did).
-    pub fn new(mut entries: Vec<Entry>) -> Index {
-        entries.truncate(u32::MAX as usize);
-        make_unique(entries.iter_mut().map(|e| &mut e.uid));
-        let total = entries.iter().fold(0u64, |t, e| t.saturating_add(e.size));
-        Index { entries, total }
+    pub fn new(entries: Vec<Entry>) -> Index {
+        Index::from_contents(Contents::from(entries))
+    }
+
+    /// Builds the index from a maildrop's contents, keeping the maildrop's
+    /// UIDs when they are unique (they are, from every maildrop of
+    /// popper's: checked here in O(n) hashes) and otherwise a copy made
+    /// unique with [`make_unique`].
+    pub fn from_contents(contents: Contents) -> Index {
+        let Contents {
+            mut sizes,
+            mut uids,
+        } = contents;
+        let n = sizes.len().min(uids.count()).min(u32::MAX as usize);
+        sizes.truncate(n);
+        sizes.shrink_to_fit();
+        if uids.count() != n || !all_distinct((0..n).map(|i| uids.uid(i))) {
+            let mut own: Vec<Uid> = (0..n).map(|i| uids.uid(i).clone()).collect();
+            make_unique(own.iter_mut());
+            uids = Arc::new(own);
+        }
+        let total = sizes.iter().fold(0u64, |t, (s, _)| t.saturating_add(*s));
+        let sizes = sizes
+            .into_iter()
+            .map(|(s, seen)| s.min(SEEN - 1) | if seen { SEEN } else { 0 })
+            .collect();
+        Index { sizes, uids, total }
     }
 
     /// Number of messages.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.sizes.len()
     }
 
     /// True for an empty maildrop.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.sizes.is_empty()
     }
 
     /// Sum of all sizes.
@@ -168,26 +279,59 @@ impl Index {
     }
 
     /// The entry at `idx`.
-    pub fn get(&self, idx: MsgIdx) -> Option<&Entry> {
-        self.entries.get(idx.0)
+    pub fn get(&self, idx: MsgIdx) -> Option<EntryRef<'_>> {
+        let s = *self.sizes.get(idx.0)?;
+        Some(EntryRef {
+            size: s & !SEEN,
+            uid: self.uids.uid(idx.0),
+            seen: s & SEEN != 0,
+        })
     }
 
     /// All entries in order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> + '_ {
+        (0..self.len()).filter_map(|i| self.get(MsgIdx(i)))
+    }
+
+    /// A copy of every entry (for tests and tools; the session uses
+    /// [`Index::iter`]).
+    pub fn entries(&self) -> Vec<Entry> {
+        self.iter()
+            .map(|e| Entry {
+                size: e.size,
+                uid: e.uid.clone(),
+                seen: e.seen,
+            })
+            .collect()
     }
 
     /// The index and entry for a wire number, if that message exists.
-    pub fn find(&self, num: u64) -> Option<(MsgIdx, &Entry)> {
+    pub fn find(&self, num: u64) -> Option<(MsgIdx, EntryRef<'_>)> {
         let i = self.lookup(num)?;
-        Some((i, &self.entries[i.0]))
+        Some((i, self.get(i)?))
     }
 
     /// The index for a wire number, if that message exists.
     pub fn lookup(&self, num: u64) -> Option<MsgIdx> {
         let i = usize::try_from(num).ok()?.checked_sub(1)?;
-        (i < self.entries.len()).then_some(MsgIdx(i))
+        (i < self.sizes.len()).then_some(MsgIdx(i))
     }
+}
+
+/// True when no two of `uids` are alike (one sorted 64-bit hash each;
+/// equal hashes are checked exactly).
+fn all_distinct<'a>(uids: impl Iterator<Item = &'a Uid>) -> bool {
+    let mut hashes: Vec<(u64, &Uid)> = uids.map(|u| (uid_hash(u), u)).collect();
+    hashes.sort_unstable_by_key(|(h, _)| *h);
+    hashes
+        .windows(2)
+        .all(|w| w[0].0 != w[1].0 || w[0].1 != w[1].1)
+}
+
+fn uid_hash(u: &Uid) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(u.as_bytes())
 }
 
 /// Makes the UIDs unique, in order: a UID seen earlier in the list gets the
@@ -332,7 +476,7 @@ mod tests {
             meta("abc-2", 1),
             meta("abc", 1),
         ]);
-        let uids: Vec<&[u8]> = ix.entries().iter().map(|e| e.uid.as_bytes()).collect();
+        let uids: Vec<&[u8]> = ix.iter().map(|e| e.uid.as_bytes()).collect();
         assert_eq!(uids, vec![&b"abc"[..], b"abc-2", b"abc-2-2", b"abc-3"]);
         let long = "x".repeat(70);
         let ix = Index::new(vec![meta(&long, 1), meta(&long, 1)]);
@@ -359,7 +503,7 @@ mod tests {
         assert_eq!(ix.entries()[0].uid.as_bytes(), b"samesame");
         assert_eq!(ix.entries()[1].uid.as_bytes(), b"samesame-2");
         assert_eq!(ix.entries()[49_999].uid.as_bytes(), b"samesame-50000");
-        let unique: HashSet<&Uid> = ix.entries().iter().map(|e| &e.uid).collect();
+        let unique: HashSet<&Uid> = ix.iter().map(|e| e.uid).collect();
         assert_eq!(unique.len(), 50_000);
     }
 

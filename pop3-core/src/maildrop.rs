@@ -15,7 +15,7 @@ use std::io;
 
 use crate::error::{StorageError, StorageKind};
 use crate::header::HeaderScan;
-use crate::index::{Entry, MsgIdx};
+use crate::index::{Contents, Entry, MsgIdx};
 use crate::marks::Marks;
 
 /// Where message bytes go: an output buffer the maildrop appends to, and a
@@ -65,6 +65,13 @@ pub trait Maildrop {
     /// ends, before dot-stuffing), its UID (unique: see
     /// [`crate::index::make_unique`]) and whether it was read before.
     fn entries(&self) -> Vec<Entry>;
+
+    /// The same as [`Maildrop::entries`], for the session's index: a
+    /// maildrop that keeps its UIDs anyway lends them instead of copying
+    /// them (one copy of every UID per session, not two).
+    fn contents(&self) -> Contents {
+        Contents::from(self.entries())
+    }
 
     /// Streams message `msg` through the wire encoder into `out`: all of it
     /// (`body_lines` = `None`, RETR) or the header and that many body lines
@@ -131,6 +138,9 @@ pub trait Maildrop {
 impl<M: Maildrop + ?Sized> Maildrop for Box<M> {
     fn entries(&self) -> Vec<Entry> {
         (**self).entries()
+    }
+    fn contents(&self) -> Contents {
+        (**self).contents()
     }
 
     fn send(

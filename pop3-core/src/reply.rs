@@ -11,7 +11,7 @@ use crate::command::{Sub, Verb};
 use crate::error::{AuthError, StorageError, StorageKind};
 use crate::greeting::Greeting;
 use crate::header::{self, FROM};
-use crate::index::{Entry, Index, MsgIdx, MsgNum};
+use crate::index::{EntryRef, Index, MsgIdx, MsgNum};
 use crate::limits::{MAX_ECHO, MAX_LINE, MAX_XLST};
 use crate::maildrop::Output;
 use crate::marks::Marks;
@@ -184,7 +184,7 @@ impl Listing {
     /// cut at 128 bytes as 4.x did (2.53 also sent its LF); XLST's lines
     /// are message content, sent as TOP would send them but with any CR,
     /// LF or NUL shown as `?`, each line dot-stuffed.
-    pub fn write_item(&self, out: &mut Vec<u8>, n: MsgNum, e: &Entry, field: Option<&[u8]>) {
+    pub fn write_item(&self, out: &mut Vec<u8>, n: MsgNum, e: EntryRef<'_>, field: Option<&[u8]>) {
         match self {
             Listing::EuidlOne | Listing::Euidl => {
                 if *self == Listing::EuidlOne {
@@ -274,7 +274,7 @@ impl Reply<'_> {
                     out.buffer(),
                     format_args!("+OK {count} messages ({octets} octets)\r\n"),
                 );
-                for (i, e) in index.entries().iter().enumerate() {
+                for (i, e) in index.iter().enumerate() {
                     if !marks.is_deleted(MsgIdx(i)) {
                         push_fmt(out.buffer(), format_args!("{} {}\r\n", i + 1, e.size));
                         out.drain()?;
@@ -285,7 +285,7 @@ impl Reply<'_> {
             Reply::Uidl(index, marks) => {
                 out.buffer()
                     .extend_from_slice(b"+OK uidl command accepted.\r\n");
-                for (i, e) in index.entries().iter().enumerate() {
+                for (i, e) in index.iter().enumerate() {
                     if !marks.is_deleted(MsgIdx(i)) {
                         let buf = out.buffer();
                         push_fmt(buf, format_args!("{} ", i + 1));
@@ -905,14 +905,14 @@ mod tests {
 
     #[test]
     fn header_listings_are_bounded_and_never_interpreted() {
-        let e = Entry {
+        let e = crate::index::Entry {
             size: 148,
             uid: crate::index::Uid::new(b"%n%n").unwrap(),
             seen: false,
         };
         let item = |l: &Listing, field: &[u8]| {
             let mut out = Vec::new();
-            l.write_item(&mut out, MsgNum(7), &e, Some(field));
+            l.write_item(&mut out, MsgNum(7), e.view(), Some(field));
             String::from_utf8(out).unwrap()
         };
         let mut long = b"From: ".to_vec();
@@ -928,7 +928,7 @@ mod tests {
             "7 S: a?\r\n\tb?c\r\n"
         );
         let mut out = Vec::new();
-        Listing::Xlst(b"s".to_vec()).write_item(&mut out, MsgNum(1), &e, None);
+        Listing::Xlst(b"s".to_vec()).write_item(&mut out, MsgNum(1), e.view(), None);
         assert!(out.is_empty(), "no field, no line");
         for l in [Listing::Euidl, Listing::Xlst(b"a".to_vec())] {
             let mut out = Vec::new();

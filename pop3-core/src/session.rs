@@ -30,7 +30,7 @@ use crate::capa::{Capabilities, Now};
 use crate::command::{Command, NumArg, ParseError, Tokens, Verb, Xtnd};
 use crate::error::{AuthError, StorageError};
 use crate::greeting::Greeting;
-use crate::index::{Entry, Index, MsgIdx};
+use crate::index::{EntryRef, Index, MsgIdx};
 use crate::limits::MAX_USER;
 use crate::line::Frame;
 use crate::marks::Marks;
@@ -935,7 +935,7 @@ impl Trans {
     }
 
     /// Resolves a message argument to a message that exists and is not deleted.
-    fn live(&self, arg: NumArg<'_>) -> Result<(MsgIdx, &Entry), ErrReply> {
+    fn live(&self, arg: NumArg<'_>) -> Result<(MsgIdx, EntryRef<'_>), ErrReply> {
         let (i, e) = arg
             .value
             .and_then(|n| self.index.find(n))
@@ -948,7 +948,7 @@ impl Trans {
     }
 
     /// Resolves `UIDL n`'s (and `EUIDL n`'s) argument, with their texts.
-    fn uid_arg(&self, arg: NumArg<'_>) -> Result<(MsgIdx, &Entry), ErrReply> {
+    fn uid_arg(&self, arg: NumArg<'_>) -> Result<(MsgIdx, EntryRef<'_>), ErrReply> {
         let count = self.index.len();
         let (i, e) = match arg.value {
             None | Some(0) => return Err(ErrReply::UidlNotNumber(count)),
@@ -970,7 +970,7 @@ impl Trans {
     }
 }
 
-fn send(msg: MsgIdx, e: &Entry, body_lines: Option<u64>) -> Step<'static> {
+fn send(msg: MsgIdx, e: EntryRef<'_>, body_lines: Option<u64>) -> Step<'static> {
     Step::Send {
         head: Reply::Ok(OkReply::Octets(e.size)),
         msg,

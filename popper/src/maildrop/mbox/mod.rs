@@ -35,9 +35,10 @@ pub mod writeback;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pop3_core::error::StorageError;
-use pop3_core::index::{Entry, MsgIdx};
+use pop3_core::index::{Contents, Entry, MsgIdx, Uid, Uids};
 use pop3_core::marks::Marks;
 
 use self::cache::Source;
@@ -72,7 +73,7 @@ pub struct MboxDrop {
     file: Option<File>,
     /// The login's scan, its UIDs made unique (the ones the session shows
     /// and the update writes back).
-    scan: Scan,
+    scan: Arc<Scan>,
     /// Where the scan came from.
     source: Source,
     opts: MboxOptions,
@@ -197,7 +198,7 @@ impl MboxDrop {
             spool_path,
             journal_path,
             file,
-            scan,
+            scan: Arc::new(scan),
             source,
             opts,
             notes,
@@ -318,9 +319,36 @@ pub fn entries(scan: &Scan) -> Vec<Entry> {
         .collect()
 }
 
+/// The scan's UIDs are the session's: [`MboxDrop::contents`] lends them
+/// to the index, so each UID is held once (the scan keeps it for the
+/// `X-UIDL:` line RETR shows and the update writes).
+impl Uids for Scan {
+    fn count(&self) -> usize {
+        self.msgs.len()
+    }
+    fn uid(&self, i: usize) -> &Uid {
+        &self.msgs[i].meta.uid
+    }
+}
+
 impl Maildrop for MboxDrop {
     fn entries(&self) -> Vec<Entry> {
         entries(&self.scan)
+    }
+
+    fn contents(&self) -> Contents {
+        Contents {
+            sizes: self
+                .scan
+                .msgs
+                .iter()
+                .map(|m| {
+                    let size = render::wire_size(m.meta.size_without_uidl, &m.meta.uid);
+                    (size, m.meta.seen)
+                })
+                .collect(),
+            uids: self.scan.clone(),
+        }
     }
 
     fn send(
