@@ -19,6 +19,7 @@ mod locks;
 mod mailbox;
 mod policy;
 mod popauth;
+mod proxy;
 mod qmail;
 mod review;
 mod session;
