@@ -407,9 +407,14 @@ impl<H: Host> Loop<'_, H> {
         self.host.event(Event::Reply {
             multiline: r.is_multiline(),
         });
-        let buf = self.host.buffer();
-        let at = buf.len();
-        r.write_to(buf);
+        let at = self.host.buffer().len();
+        if r.is_multiline() {
+            // Long listings go out as they are made; a failure shows at
+            // the next flush.
+            let _ = r.write_out(&mut *self.host);
+        } else {
+            r.write_to(self.host.buffer());
+        }
         if r.is_err() {
             let line = self.host.buffer()[at..].to_vec();
             self.host.event(Event::ErrSent(&line));

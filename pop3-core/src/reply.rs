@@ -13,6 +13,7 @@ use crate::greeting::Greeting;
 use crate::header::{self, FROM};
 use crate::index::{Entry, Index, MsgIdx, MsgNum};
 use crate::limits::{MAX_ECHO, MAX_LINE, MAX_XLST};
+use crate::maildrop::Output;
 use crate::marks::Marks;
 use crate::sasl::{Mechanism, SaslError};
 
@@ -247,7 +248,59 @@ pub enum Reply<'a> {
     Continue(String),
 }
 
+/// An [`Output`] that is just a buffer, for [`Reply::write_to`].
+struct Whole<'a>(&'a mut Vec<u8>);
+
+impl Output for Whole<'_> {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self.0
+    }
+    fn drain(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Reply<'_> {
+    /// Appends the reply to `out`'s buffer, handing what has accumulated
+    /// to the client whenever the host's threshold is passed: a LIST or
+    /// UIDL of 200 000 messages (several MB) is never held whole, so the
+    /// session's memory stays that of its index. An error means the
+    /// client is gone (the caller's next flush says so).
+    pub fn write_out(&self, out: &mut dyn Output) -> std::io::Result<()> {
+        match self {
+            Reply::List(index, marks) => {
+                let (count, octets) = marks.visible_totals(index);
+                push_fmt(
+                    out.buffer(),
+                    format_args!("+OK {count} messages ({octets} octets)\r\n"),
+                );
+                for (i, e) in index.entries().iter().enumerate() {
+                    if !marks.is_deleted(MsgIdx(i)) {
+                        push_fmt(out.buffer(), format_args!("{} {}\r\n", i + 1, e.size));
+                        out.drain()?;
+                    }
+                }
+                out.buffer().extend_from_slice(b".\r\n");
+            }
+            Reply::Uidl(index, marks) => {
+                out.buffer()
+                    .extend_from_slice(b"+OK uidl command accepted.\r\n");
+                for (i, e) in index.entries().iter().enumerate() {
+                    if !marks.is_deleted(MsgIdx(i)) {
+                        let buf = out.buffer();
+                        push_fmt(buf, format_args!("{} ", i + 1));
+                        buf.extend_from_slice(e.uid.as_bytes());
+                        buf.extend_from_slice(b"\r\n");
+                        out.drain()?;
+                    }
+                }
+                out.buffer().extend_from_slice(b".\r\n");
+            }
+            _ => self.write_to(out.buffer()),
+        }
+        Ok(())
+    }
+
     /// Appends the reply, with its CRLFs (and terminator for multi-line
     /// replies), to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
@@ -260,29 +313,9 @@ impl Reply<'_> {
             ),
             Reply::Ok(r) => write_ok(r, out),
             Reply::Err(e) => write_err(e, out),
-            Reply::List(index, marks) => {
-                let (count, octets) = marks.visible_totals(index);
-                push_fmt(
-                    out,
-                    format_args!("+OK {count} messages ({octets} octets)\r\n"),
-                );
-                for (i, e) in index.entries().iter().enumerate() {
-                    if !marks.is_deleted(MsgIdx(i)) {
-                        push_fmt(out, format_args!("{} {}\r\n", i + 1, e.size));
-                    }
-                }
-                out.extend_from_slice(b".\r\n");
-            }
-            Reply::Uidl(index, marks) => {
-                out.extend_from_slice(b"+OK uidl command accepted.\r\n");
-                for (i, e) in index.entries().iter().enumerate() {
-                    if !marks.is_deleted(MsgIdx(i)) {
-                        push_fmt(out, format_args!("{} ", i + 1));
-                        out.extend_from_slice(e.uid.as_bytes());
-                        out.extend_from_slice(b"\r\n");
-                    }
-                }
-                out.extend_from_slice(b".\r\n");
+            Reply::List(..) | Reply::Uidl(..) => {
+                // A Vec never needs draining.
+                let _ = self.write_out(&mut Whole(out));
             }
             Reply::Capa(lines) => {
                 out.extend_from_slice(b"+OK Capability list follows\r\n");

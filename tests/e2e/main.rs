@@ -14,6 +14,7 @@ mod demo;
 mod docs;
 mod hostile;
 mod import;
+mod index;
 mod install;
 mod locks;
 mod mailbox;

@@ -3,8 +3,10 @@
 //! whole, never written in place.
 //!
 //! A file an attacker could plant there (a symbolic link, a FIFO, another
-//! user's file, a huge one) is never read: it is opened without following
-//! a link or blocking, and used only if it is a regular file of the user's
+//! user's file, a huge one, one that group or others may read or write —
+//! the spool directory's group, `mail`, is shared with every delivery agent)
+//! is never read: it is opened without following a link or blocking, and
+//! used only if it is a regular file of the user's, mode 0600 or stricter,
 //! with one link, of at most the caller's bound. A new version goes to
 //! `NAME.new`, made afresh (0600, not through a link), and is renamed over
 //! `NAME` — which replaces whatever is there, never what it points to.
@@ -26,7 +28,12 @@ pub fn open(path: &Path, owner: &Dropped, max: u64) -> Option<(File, u64)> {
         .open(path)
         .ok()?;
     let m = f.metadata().ok()?;
-    if !(m.file_type().is_file() && m.uid() == owner.uid() && m.nlink() == 1 && m.size() <= max) {
+    if !(m.file_type().is_file()
+        && m.uid() == owner.uid()
+        && m.mode() & 0o077 == 0
+        && m.nlink() == 1
+        && m.size() <= max)
+    {
         return None;
     }
     Some((f, m.size()))

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod copy;
 pub mod crlf;
 pub mod envelope;
+pub mod heads;
 pub mod journal;
 pub mod journal_header;
 pub mod lines;
@@ -39,6 +40,7 @@ use pop3_core::error::StorageError;
 use pop3_core::index::{Entry, MsgIdx};
 use pop3_core::marks::Marks;
 
+use self::cache::Source;
 use self::journal::Journal;
 use self::lock::{LockConfig, SessionLock, SpoolLock};
 use self::scan::{Scan, ScanError};
@@ -71,8 +73,8 @@ pub struct MboxDrop {
     /// The login's scan, its UIDs made unique (the ones the session shows
     /// and the update writes back).
     scan: Scan,
-    /// The scan came from the index, not from reading the spool.
-    scan_from_index: bool,
+    /// Where the scan came from.
+    source: Source,
     opts: MboxOptions,
     /// Log lines: stale locks broken, recoveries done.
     notes: Vec<String>,
@@ -180,14 +182,15 @@ impl MboxDrop {
         } else {
             scan_spool(None, &spool_path, None)?
         };
-        let (scan, scan_from_index) = scan;
+        let (scan, source) = scan;
         let detail = vec![format!(
             "{}, {}",
             super::messages(scan.msgs.len()),
-            if scan_from_index {
-                "the scan taken from the index"
-            } else {
-                "the spool scanned"
+            match source {
+                Source::Scan => "the spool scanned".to_string(),
+                Source::Index => "the scan taken from the index".to_string(),
+                Source::Tail { kept, bytes } =>
+                    format!("the first {kept} from the index, {bytes} bytes after them scanned"),
             }
         )];
         Ok(MboxDrop {
@@ -195,7 +198,7 @@ impl MboxDrop {
             journal_path,
             file,
             scan,
-            scan_from_index,
+            source,
             opts,
             notes,
             detail,
@@ -218,10 +221,10 @@ impl MboxDrop {
         &self.scan
     }
 
-    /// True when the login scan was taken from the index (`cache.rs`)
-    /// rather than made by reading the spool.
-    pub fn scan_from_index(&self) -> bool {
-        self.scan_from_index
+    /// Where the login scan came from: the index (`cache.rs`), the spool,
+    /// or both.
+    pub fn source(&self) -> Source {
+        self.source
     }
 }
 
@@ -275,39 +278,31 @@ fn scan_spool(
     file: Option<&File>,
     path: &Path,
     index: Option<(&Path, &Dropped)>,
-) -> Result<(Scan, bool), MaildropError> {
+) -> Result<(Scan, Source), MaildropError> {
     let Some(f) = file else {
-        return Ok((Scan::empty(), false));
+        return Ok((Scan::empty(), Source::Scan));
     };
     let meta = f.metadata().map_err(|e| fs_error("stat", path, &e))?;
     let stamp = cache::Stamp::of(&meta);
+    let len = meta.len();
     let index = match index {
-        Some((p, _)) if meta.len() < cache::MIN_SPOOL => {
+        Some((p, _)) if len < cache::MIN_SPOOL => {
             cache::remove(p);
             None
         }
         other => other,
     };
-    if let Some((p, owner)) = index
-        && let Some(s) = cache::load(p, owner, f, &stamp)
-    {
-        return Ok((s, true));
-    }
-    let scan = scan::scan(f, meta.len()).map_err(|e| match e {
+    let scan_error = |e| match e {
         ScanError::BadEnvelope => MaildropError::BadEnvelope {
             path: path.display().to_string(),
         },
         ScanError::Io(e) => fs_error("read", path, &e),
-    })?;
-    // Stored only if nothing wrote to the spool while it was read (a
-    // writer that ignores the locks); a failure to store costs only the
-    // next login a scan.
-    if let Some((p, _)) = index
-        && f.metadata().is_ok_and(|m| cache::Stamp::of(&m) == stamp)
-    {
-        let _ = cache::store(p, &scan, &stamp, crate::clock::system_time());
-    }
-    Ok((scan, false))
+    };
+    let scanned = match index {
+        None => scan::scan(f, len).map(|s| (s, Source::Scan)),
+        Some((p, owner)) => cache::scan(f, &stamp, p, owner, crate::clock::system_time()),
+    };
+    scanned.map_err(scan_error)
 }
 
 /// The index entries of a scan: its UIDs, and sizes with the UID's

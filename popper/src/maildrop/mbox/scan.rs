@@ -227,9 +227,42 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
     if !(first.whole && is_envelope(first.prefix)) {
         return Err(ScanError::BadEnvelope);
     }
+    let cur = Current::new(first.offset, &first);
+    let msgs = scan_mbox(lines, cur, len)?;
+    Ok(Scan::new(Format::Mbox, msgs, len))
+}
+
+/// The messages of an mbox spool from offset `from`, which must be the
+/// start of a message (an envelope line that is the first of the file or
+/// follows an empty line), to `len`: what [`scan`] finds there, before
+/// UIDs are made unique. The scan index (`cache.rs`) scans only the part
+/// of a spool it has not indexed this way: a scan's state at a message
+/// start is fresh (nothing before an envelope line decides anything
+/// after it), so the result is exactly a full scan's from there.
+pub fn scan_tail<R: ReadAt + ?Sized>(
+    src: &R,
+    from: u64,
+    len: u64,
+) -> Result<Vec<MboxMsg>, ScanError> {
+    let mut lines = Lines::new(src, from, len, CHUNK);
+    let cur = match lines.next_line().map_err(ScanError::Io)? {
+        Some(first) if first.whole && is_envelope(first.prefix) => {
+            Current::new(first.offset, &first)
+        }
+        _ => return Err(ScanError::BadEnvelope),
+    };
+    scan_mbox(lines, cur, len)
+}
+
+/// The mbox messages from `cur`, the message whose envelope line was just
+/// read, to `len`.
+fn scan_mbox<R: ReadAt + ?Sized>(
+    mut lines: Lines<'_, R>,
+    mut cur: Current,
+    len: u64,
+) -> Result<Vec<MboxMsg>, ScanError> {
     let seek = Seek::new(b"From ", true);
     let mut msgs = Vec::new();
-    let mut cur = Current::new(first.offset, &first);
     let mut prev_empty = false;
     loop {
         if !cur.in_header {
@@ -250,7 +283,7 @@ pub fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> Result<Scan, ScanError> {
         cur.add(&line);
     }
     msgs.push(cur.finish(len, len));
-    Ok(Scan::new(Format::Mbox, msgs, len))
+    Ok(msgs)
 }
 
 /// The rest of an MMDF spool after its first separator `sep_line`, which
