@@ -70,6 +70,7 @@ test: setup-test lint unit e2e
 
 bench:
 	bench/peers.sh
+	bench/proxy.sh
 
 fuzz: setup-build
 	scripts/fuzz.sh

@@ -33,6 +33,8 @@ spools = [
     ENV + b"\n\n\nFrom here on\n\n" + ENV + b"\nContent-Length: 999\n\nx\n",
 ]
 
+V2 = b"\r\n\r\n\x00\r\nQUIT\n"
+
 records = [b"\x9e\x9a\x8c\x8b\x00", b"", b"\x00\x00", b"\xff\xfe\x00tail", b"alice\x00", bytes(range(256))]
 
 targets = {
@@ -61,6 +63,16 @@ targets = {
         + b"".join(v.to_bytes(8, "little") for v in (0, 48, 118, 147, 147, 106, 0x1234))
         + b"\x00\x20" + b"77ffa6bafb637ac9774fa2615b3b449b",
         (0).to_bytes(8, "little") + (0).to_bytes(4, "little") + (0).to_bytes(8, "little"),
+    ],
+    # PROXY headers, v1 and v2 (with and without TLVs), and what follows.
+    "proxy_header": [
+        b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 110\r\nUSER alice\r\n",
+        b"PROXY TCP6 2001:db8::7 2001:db8::1 56324 995\r\n\x16\x03\x01",
+        b"PROXY UNKNOWN ffff::1 ffff::2 65535 65535\r\n",
+        V2 + b"\x21\x11\x00\x0c\xc0\x00\x02\x07\x0a\x00\x00\x01\xdc\x04\x00\x6eUSER a\r\n",
+        V2 + b"\x21\x21\x00\x2b" + bytes(16) + bytes(16) + b"\x00\x01\x00\x02" + b"\x01\x00\x04pop3",
+        V2 + b"\x20\x00\x00\x00",
+        V2 + b"\x21\x31\x00\xd8" + b"/" * 216,
     ],
 }
 for name, seeds in targets.items():

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${FUZZ_SECONDS:-120}
-targets=${FUZZ_TARGETS:-"line_tokenizer session mbox_scan_wire journal_header scan_index popauth_record sasl maildir_cache"}
+targets=${FUZZ_TARGETS:-"line_tokenizer session mbox_scan_wire journal_header scan_index popauth_record sasl maildir_cache proxy_header"}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"

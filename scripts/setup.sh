@@ -12,13 +12,14 @@ what=${1:-test}
 build_pkgs=(build-essential pkg-config libcrypt-dev libgdbm-dev libdb5.3-dev)
 demo_pkgs=(openbsd-inetd curl fetchmail iproute2)
 test_pkgs=(openbsd-inetd tcpd curl fetchmail mpop procmail ucspi-tcp checkpw strace openssl
-  gdbmtool python3 python3-gdbm libgdbm-compat-dev liblockfile-bin util-linux iproute2 groff man-db time)
+  gdbmtool python3 python3-gdbm libgdbm-compat-dev liblockfile-bin util-linux iproute2 groff man-db time
+  haproxy perdition)
 
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   demo) pkgs=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
   test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  bench) pkgs=("${build_pkgs[@]}" openbsd-inetd dovecot-pop3d python3 util-linux openssl) ;;
+  bench) pkgs=("${build_pkgs[@]}" openbsd-inetd dovecot-pop3d python3 util-linux openssl haproxy iproute2) ;;
   *) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
 esac
 

@@ -214,6 +214,12 @@ pub struct Config {
     /// `relay-ctrl-dir`: record each login for POP-before-SMTP as
     /// relay-ctrl-allow does (a file named by the client's address).
     pub relay_ctrl_dir: Option<PathBuf>,
+    /// `proxy-trusted-networks`: connections from these networks start
+    /// with a PROXY protocol header (v1 or v2) naming the real client.
+    /// Empty (the default): PROXY is off, no connection is read as one.
+    pub proxy_trusted_networks: crate::proxy::networks::Networks,
+    /// `proxy-timeout`: how long a trusted proxy's header is awaited.
+    pub proxy_timeout: Duration,
     /// `-p N` / `clear-text-password`: when a password may be sent in
     /// clear. Default qpopper's `default`.
     pub clear_text: ClearText,
@@ -268,6 +274,8 @@ impl Default for Config {
             checkpassword: None,
             checkpassword_timeout: Duration::ZERO,
             relay_ctrl_dir: None,
+            proxy_trusted_networks: Default::default(),
+            proxy_timeout: Duration::ZERO,
             clear_text: ClearText::Default,
             tls: tls::Settings::default(),
             login_delay: None,
@@ -582,6 +590,30 @@ const COMMON: &[Setting] = &[
             Ok(())
         },
         show: |c| show_path(&c.relay_ctrl_dir),
+    },
+    Setting {
+        name: "proxy-trusted-networks",
+        aliases: &[],
+        default: "false",
+        set: |c, v| {
+            c.proxy_trusted_networks = crate::proxy::networks::Networks::parse(v)?;
+            Ok(())
+        },
+        show: |c| c.proxy_trusted_networks.to_string(),
+    },
+    Setting {
+        name: "proxy-timeout",
+        aliases: &[],
+        default: "5",
+        set: |c, v| {
+            let (min, max) = (
+                crate::limits::PROXY_TIMEOUT_MIN,
+                crate::limits::PROXY_TIMEOUT_MAX,
+            );
+            c.proxy_timeout = Duration::from_secs(parse_num(v, min.as_secs(), max.as_secs())?);
+            Ok(())
+        },
+        show: |c| c.proxy_timeout.as_secs().to_string(),
     },
     Setting {
         name: "clear-text-password",

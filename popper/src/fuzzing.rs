@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("popauth_record", popauth_record),
     ("sasl", sasl),
     ("maildir_cache", maildir_cache),
+    ("proxy_header", proxy_header),
 ];
 
 /// The line reader and tokenizer on client bytes fed in pieces whose size
@@ -423,6 +424,37 @@ pub fn sasl(data: &[u8]) {
     }
 }
 
+/// The PROXY header parser on arbitrary bytes: no panic; `NeedMore` asks
+/// for at least one byte; a header is no longer than its version allows,
+/// depends only on its own bytes (the same header whatever follows), and
+/// no strict prefix of it is anything but `NeedMore` for no more bytes
+/// than the header still lacks (so the reader never consumes a byte past
+/// it); an error stays an error whatever bytes are added.
+pub fn proxy_header(data: &[u8]) {
+    use crate::proxy::header::{Parsed, V1_MAX, V2_MAX, parse};
+    match parse(data) {
+        Ok(Parsed::NeedMore(k)) => assert!((1..=V2_MAX).contains(&k), "NeedMore({k})"),
+        Ok(Parsed::Header(h)) => {
+            let max = if h.version == 1 { V1_MAX } else { V2_MAX };
+            assert!(h.len <= data.len() && h.len <= max, "{h:?}");
+            assert_eq!(parse(&data[..h.len]), Ok(Parsed::Header(h)));
+            let step = (h.len / 300).max(1);
+            for n in (0..h.len).step_by(step) {
+                match parse(&data[..n]) {
+                    Ok(Parsed::NeedMore(k)) => assert!(k >= 1 && k <= h.len - n, "{k} at {n}"),
+                    other => panic!("{other:?} for {n} of a {}-byte header", h.len),
+                }
+            }
+        }
+        Err(e) => {
+            let mut more = data.to_vec();
+            more.extend_from_slice(b"\r\n\r\n");
+            assert!(parse(&more).is_err(), "{e:?} became good with more bytes");
+            let _ = e.to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,5 +515,11 @@ mod tests {
         assert!(crate::maildrop::maildir::cache::decode(&file).is_some());
         maildir_cache(&file[..file.len() - 8]);
         maildir_cache(&file);
+        proxy_header(b"PROXY TCP4 192.0.2.7 10.0.0.1 5000 110\r\nUSER alice\r\n");
+        proxy_header(b"PROXY TCP6 2001:db8::7 2001:db8::1 5000 995\r\n\x16\x03\x01");
+        proxy_header(b"PROXY UNKNOWN\r\n");
+        proxy_header(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x07\x0a\x00\x00\x01\x13\x88\x00\x6eUSER");
+        proxy_header(b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00");
+        proxy_header(b"PROXY TCP4 1.2.3.4");
     }
 }

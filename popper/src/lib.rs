@@ -30,6 +30,7 @@
 //! | [`config`] | parse argv and the `-f` file (written by root) |
 //! | [`log`] | open syslog / the `-t` trace file |
 //! | [`peer`] | `getpeername(0)` |
+//! | [`proxy`] | a trusted balancer's PROXY header (bounded, pure parser) |
 //! | [`auth`] | passwd/shadow lookup and the password hash |
 //! | [`privilege`] | `become_user`: groups, gid, uid — verified |
 //!
@@ -51,6 +52,7 @@ pub mod log;
 pub mod maildrop;
 pub mod peer;
 pub mod privilege;
+pub mod proxy;
 pub mod relay_ctrl;
 pub mod serve;
 pub mod sys;

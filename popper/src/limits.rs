@@ -58,3 +58,15 @@ pub const MAX_CONFIG: u64 = 1 << 20;
 /// The cache is the user's own file; a huge one must not make a login
 /// allocate without bound (it is then recomputed and rewritten).
 pub const MAX_SIZE_CACHE: u64 = 256 << 20;
+
+/// The least `proxy-timeout`: a trusted proxy's PROXY header is awaited at
+/// least this long.
+///
+/// HAProxy writes the header with its connect, before any client byte; 3 s
+/// leaves room for a loaded balancer and a lost first segment (the TCP
+/// retransmission timeout starts at 1 s).
+pub const PROXY_TIMEOUT_MIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The most `proxy-timeout`: a trusted source that sends no header, or
+/// stops in the middle of one, holds a root process at most this long.
+pub const PROXY_TIMEOUT_MAX: std::time::Duration = std::time::Duration::from_secs(10);

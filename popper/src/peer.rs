@@ -2,6 +2,12 @@
 //! inetd, tcpd or systemd (IPv4 and IPv6); tcpserver's `TCPREMOTEIP` when
 //! stdin is a pipe; otherwise "unknown" — popper still runs, so a shell or
 //! a test can talk to it through a pipe.
+//!
+//! Behind a balancer that speaks the PROXY protocol, [`crate::proxy`]
+//! replaces the address with the client's its header names (when the
+//! socket's peer is in `proxy-trusted-networks`), before anything uses it:
+//! every consumer (logs, `-s` statistics, the clear-text policy's `local`,
+//! relay control) reads [`Peer::ip`] and so the real client.
 
 use std::net::IpAddr;
 
@@ -14,6 +20,8 @@ pub struct Peer {
     pub is_socket: bool,
     /// Its host name, when reverse lookup is on and found one.
     pub host: Option<String>,
+    /// The trusted proxy whose PROXY header named [`Peer::ip`], if one did.
+    pub proxy: Option<IpAddr>,
 }
 
 impl Peer {
@@ -25,15 +33,13 @@ impl Peer {
                 let ip = if let Some(v4) = sa.as_sockaddr_in() {
                     Some(IpAddr::V4(v4.ip()))
                 } else {
-                    sa.as_sockaddr_in6().map(|v6| {
-                        let ip = v6.ip();
-                        ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
-                    })
+                    sa.as_sockaddr_in6().map(|v6| unmap(IpAddr::V6(v6.ip())))
                 };
                 Peer {
                     ip,
                     is_socket: true,
                     host: None,
+                    proxy: None,
                 }
             }
             Err(_) => {
@@ -44,6 +50,7 @@ impl Peer {
                     ip,
                     is_socket: false,
                     host: None,
+                    proxy: None,
                 }
             }
         }
@@ -84,5 +91,14 @@ impl Peer {
         if confirmed {
             self.host = Some(name);
         }
+    }
+}
+
+/// An IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`) as the IPv4 address
+/// it is; any other address as it is.
+pub fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }

@@ -20,6 +20,7 @@ mod locks;
 mod mailbox;
 mod policy;
 mod popauth;
+mod proxy;
 mod qmail;
 mod review;
 mod session;

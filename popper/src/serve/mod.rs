@@ -486,6 +486,21 @@ pub fn serve_stdio(cfg: &Config) -> ExitCode {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     use std::os::fd::AsFd;
+    // Behind a balancer: the client's address from its PROXY header, read
+    // before a byte is written (or TLS begins). The last link of a chain
+    // has none to read: its first link did.
+    if !matches!(cfg.mode, Mode::Pop3d { .. })
+        && crate::proxy::accept(
+            &cfg.proxy_trusted_networks,
+            cfg.proxy_timeout,
+            &log,
+            &mut peer,
+            stdin.as_fd(),
+        )
+        .is_err()
+    {
+        return ExitCode::from(3);
+    }
     let (end, denied) = run(cfg, &log, &mut peer, stdin.as_fd(), stdout.as_fd());
     match cfg.mode {
         Mode::Pop3d { .. } => chain_exit_status(denied),
