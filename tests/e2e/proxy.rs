@@ -159,6 +159,12 @@ const PORT: u16 = 110;
 
 impl Host {
     fn new(name: &str) -> Host {
+        Host::with_args(name, &[])
+    }
+
+    /// As [`Host::new`], popper given `extra` arguments after the usual
+    /// ones (`--popup HOST PROGRAM` must come last).
+    fn with_args(name: &str, extra: &[&str]) -> Host {
         let pair = NetPair::new();
         let mut sb = Sandbox::new(name);
         let relay = sb.dir.join("relay");
@@ -172,7 +178,11 @@ impl Host {
         let line = format!(
             "127.0.0.1:{PORT} stream tcp nowait root {} {}\n",
             popper_e2e::bins::popper().display(),
-            crate::popper_args(&sb, &[]).join(" ")
+            crate::popper_args(&sb, &[])
+                .into_iter()
+                .chain(extra.iter().map(|a| a.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         sb.inetd_conf(&line, PORT);
         Host { pair, sb, relay }
@@ -315,6 +325,39 @@ fn the_header_s_address_decides_the_clear_text_policy_relay_control_and_the_log(
     );
     // The -s statistics line names the header's client too.
     assert!(t.contains("Stats: pt_pxbob 0 0 1 "), "{t}");
+}
+
+/// The first link of a qmail chain behind a proxy: the checkpassword
+/// program (and relay-ctrl-allow after it) finds the client the PROXY
+/// header named in `$TCPREMOTEIP`, not the proxy.
+#[test]
+fn a_popup_chain_gets_the_header_s_client_as_tcpremoteip() {
+    let dir = std::env::temp_dir().join(format!("popper-proxy-chain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let seen = dir.join("seen");
+    let program = dir.join("checkpassword");
+    popper_e2e::write_executable(
+        &program,
+        format!(
+            "#!/bin/sh\ncat <&3 >/dev/null\nprintf '%s' \"${{TCPREMOTEIP-unset}}\" > {}\nexit 0\n",
+            seen.display()
+        ),
+        0o755,
+    );
+    let prog = program.to_str().unwrap().to_string();
+    let h = Host::with_args("proxy-popup", &["--popup", "chain.example", &prog]);
+    let bob = bob();
+    let mut c = h.trusted();
+    let (greet, user_r, _) =
+        login_after(&mut c, b"PROXY TCP4 127.0.0.9 10.0.0.1 40010 110\r\n", &bob);
+    assert!(greet.starts_with("+OK"), "{greet}");
+    assert!(user_r.starts_with("+OK"), "{user_r}");
+    wait_for("the chain to run", Duration::from_secs(20), || {
+        std::fs::read_to_string(&seen).map_err(|e| e.to_string())
+    });
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "127.0.0.9");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

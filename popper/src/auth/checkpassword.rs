@@ -75,7 +75,17 @@ pub fn data(user: &[u8], secret: &[u8], timestamp: &[u8]) -> Option<Zeroizing<Ve
 /// this process's (`--popup` leaves the connection on 0 and 1 for the rest
 /// of the chain); else they are `/dev/null` and the program is the leader
 /// of a process group of its own, so a hung one can be killed whole.
-pub fn start(argv: &[String], kind: Kind, data: &[u8], chain: bool) -> std::io::Result<Child> {
+/// `client`: the client's address, for the chain's `$TCPREMOTEIP`
+/// (relay-ctrl-allow reads it): set when popper knows it better than the
+/// environment does — under inetd, which sets none, and behind a proxy
+/// whose PROXY header named the client (tcpserver's would name the proxy).
+pub fn start(
+    argv: &[String],
+    kind: Kind,
+    data: &[u8],
+    chain: bool,
+    client: Option<std::net::IpAddr>,
+) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
     let (program, args) = argv
         .split_first()
@@ -83,6 +93,9 @@ pub fn start(argv: &[String], kind: Kind, data: &[u8], chain: bool) -> std::io::
     let (rd, wr) = std::io::pipe()?;
     let mut cmd = Command::new(program);
     cmd.args(args).env("AUTH", kind.env());
+    if let Some(ip) = client {
+        cmd.env("TCPREMOTEIP", crate::relay_ctrl::file_name(ip));
+    }
     if !chain {
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -129,7 +142,7 @@ pub fn check(
         return Verdict::Bad;
     };
     let argv = [program.display().to_string(), "/bin/true".to_string()];
-    let mut child = match start(&argv, kind, &data, false) {
+    let mut child = match start(&argv, kind, &data, false, None) {
         Ok(c) => c,
         Err(e) => return Verdict::Failed(format!("cannot run {}: {e}", program.display())),
     };

@@ -68,7 +68,7 @@ pub fn hand_over(
             true,
         );
     };
-    let started = checkpassword::start(program, kind, &data, true);
+    let started = checkpassword::start(program, kind, &data, true, peer.ip);
     drop(data);
     let status = started.and_then(|mut child| child.wait());
     match status.map(checkpassword::verdict) {
