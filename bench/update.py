@@ -278,7 +278,14 @@ def asctime(t):
 def draw_sizes(rng, n, total):
     """Message sizes: mostly 2-50 KB text, ~3% 100 KB-5 MB with base64
     attachments (log-uniform within each range). The large ones are scaled
-    (within their range) so the mailbox comes to about `total` bytes."""
+    (within their range) so the mailbox comes to about `total` bytes. A
+    mailbox of many small messages (under 4 KB on average: notifications,
+    list traffic) gets 0.6-6 KB messages without attachments, scaled to
+    `total`."""
+    if total / max(n, 1) < 4e3:
+        sizes = [int(600 * (10 ** rng.random())) for _ in range(n)]
+        f = total / max(1, sum(sizes))
+        return [max(600, int(x * f)) for x in sizes], set()
     sizes = []
     large = []
     for i in range(n):
